@@ -1,0 +1,103 @@
+"""The one interface every connection store implements.
+
+A WebSocket connection lives longer than any Lambda invocation, so what the app saw at CONNECT
+(its scope) and what it keeps per connection (its state) must live in a store. API Gateway's
+`$disconnect` is best effort, so every record carries its own expiry and no reader ever sees an
+expired one: API Gateway closes every connection after 2 hours at the latest.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from asgiway.backends.dsn import Dsn
+
+#: API Gateway closes every WebSocket connection after 2 hours; records outlive that by a margin.
+MAX_CONNECTION_SECONDS = 2 * 60 * 60
+EXPIRY_MARGIN_SECONDS = 10 * 60
+RECORD_LIFETIME_SECONDS = MAX_CONNECTION_SECONDS + EXPIRY_MARGIN_SECONDS
+
+JSONObject = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ConnectionRecord:
+    """What the store keeps about one WebSocket connection.
+
+    `scope` is the JSON-safe part of the ASGI scope built at CONNECT; `state` the JSON-safe
+    per-connection state; `expires_at` a Unix time in seconds after which the record is dead.
+    """
+
+    connection_id: str
+    scope: JSONObject
+    state: JSONObject = field(default_factory=dict)
+    expires_at: float = field(default_factory=lambda: time.time() + RECORD_LIFETIME_SECONDS)
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at <= time.time()
+
+
+class Backend(ABC):
+    """A store of connection records and room memberships.
+
+    Methods are synchronous: drivers are, and a Lambda container serves one event at a time.
+    Implementations import their driver lazily, connect on first use, reuse the connection across
+    warm invocations, and must be safe to call from several threads. Connection ids and room names
+    are opaque data (they may hold `=`, `/`, `%`, quotes or unicode), never syntax.
+    """
+
+    #: The dsn scheme(s) this backend serves, e.g. ("sqlite",).
+    schemes: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    @abstractmethod
+    def from_dsn(cls, dsn: Dsn) -> Backend:
+        """Build the backend from a parsed dsn, validating its options without connecting."""
+
+    @abstractmethod
+    def save(self, record: ConnectionRecord) -> None:
+        """Insert or replace the record of `record.connection_id`."""
+
+    @abstractmethod
+    def load(self, connection_id: str) -> ConnectionRecord | None:
+        """The live record, or None when there is none or it has expired."""
+
+    @abstractmethod
+    def delete(self, connection_id: str) -> None:
+        """Remove the record and every room membership of the connection; absent ids are fine."""
+
+    @abstractmethod
+    def join(self, connection_id: str, room: str) -> None:
+        """Add the connection to the room (idempotent)."""
+
+    @abstractmethod
+    def leave(self, connection_id: str, room: str) -> None:
+        """Remove the connection from the room (idempotent)."""
+
+    @abstractmethod
+    def members(self, room: str) -> list[str]:
+        """The ids of the live connections in the room, in no particular order."""
+
+    @abstractmethod
+    def rooms(self, connection_id: str) -> list[str]:
+        """The rooms the connection belongs to."""
+
+    @abstractmethod
+    def connections(self) -> list[str]:
+        """The ids of every live connection."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most stores need nothing
+        """Release the driver's connection, if any."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.describe()})"
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Where the store is, for logs and errors, with any password masked."""
+

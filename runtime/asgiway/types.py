@@ -1,0 +1,57 @@
+"""Named shapes shared across the runtime: ASGI callables, Lambda events and context, options."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+LambdaEvent = dict[str, Any]
+LambdaResponse = dict[str, Any]
+Headers = list[tuple[bytes, bytes]]
+LifespanMode = Literal["auto", "on", "off"]
+
+#: Content types whose bodies go back as text; any other body is returned base64-encoded.
+DEFAULT_TEXT_MIME_TYPES: tuple[str, ...] = (
+    "text/",
+    "application/json",
+    "application/javascript",
+    "application/xml",
+    "application/vnd.api+json",
+    "application/vnd.oai.openapi",
+    "image/svg+xml",
+)
+
+
+class LambdaContext(Protocol):
+    """The part of Lambda's context object the adapter reads."""
+
+    aws_request_id: str
+
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    """Options of an Adapter, validated once at construction and shared by every event source."""
+
+    api_gateway_base_path: str = "/"
+    text_mime_types: tuple[str, ...] = DEFAULT_TEXT_MIME_TYPES
+    exclude_headers: frozenset[str] = field(default_factory=frozenset)
+    websocket_path: str = "/"
+    api_gateway_endpoint_url: str | None = None
+
+
+@dataclass
+class HTTPResponse:
+    """What an app answered to one HTTP request, before an event source shapes it for Lambda."""
+
+    status: int
+    headers: Headers
+    body: bytes
