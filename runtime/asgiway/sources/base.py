@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from asgiway.types import AdapterConfig, HTTPResponse, LambdaContext, LambdaEvent, LambdaResponse, Scope
+from asgiway.types import (
+    AdapterConfig,
+    HTTPResponse,
+    LambdaContext,
+    LambdaEvent,
+    LambdaResponse,
+    Scope,
+)
 
 
 class HTTPSource(ABC):
