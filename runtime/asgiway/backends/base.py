@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -61,7 +60,7 @@ class Backend(ABC):
 
     @abstractmethod
     def save(self, record: ConnectionRecord) -> None:
-        """Insert or replace the record of `record.connection_id`."""
+        """Insert or replace the record of `record.connection_id`; its memberships stay."""
 
     @abstractmethod
     def load(self, connection_id: str) -> ConnectionRecord | None:
@@ -73,7 +72,11 @@ class Backend(ABC):
 
     @abstractmethod
     def join(self, connection_id: str, room: str) -> None:
-        """Add the connection to the room (idempotent)."""
+        """Add the connection to the room (idempotent).
+
+        A membership shows in `members` and `rooms` only while the connection's record is live,
+        so a join made before the record is saved shows once it is saved.
+        """
 
     @abstractmethod
     def leave(self, connection_id: str, room: str) -> None:
@@ -85,7 +88,7 @@ class Backend(ABC):
 
     @abstractmethod
     def rooms(self, connection_id: str) -> list[str]:
-        """The rooms the connection belongs to."""
+        """The rooms the connection belongs to; none when its record is absent or expired."""
 
     @abstractmethod
     def connections(self) -> list[str]:
@@ -100,4 +103,3 @@ class Backend(ABC):
     @abstractmethod
     def describe(self) -> str:
         """Where the store is, for logs and errors, with any password masked."""
-

@@ -1,0 +1,247 @@
+"""The embedded default store: one SQLite file, through the standard library's sqlite3.
+
+It is the store of the local emulator and of tests, and of a Lambda function whose connections all
+live in one container (a file under /tmp, the only writable place on Lambda). It does not share
+anything between Lambda containers: deployed apps with more than one container use a network store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from asgiway.backends.base import RECORD_LIFETIME_SECONDS, Backend, ConnectionRecord
+from asgiway.backends.dsn import Dsn
+from asgiway.exceptions import BackendError, ConfigurationError
+
+MEMORY = ":memory:"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS asgiway_connections (
+    connection_id TEXT PRIMARY KEY,
+    scope TEXT NOT NULL,
+    state TEXT NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS asgiway_connections_expiry ON asgiway_connections (expires_at);
+CREATE TABLE IF NOT EXISTS asgiway_rooms (
+    room TEXT NOT NULL,
+    connection_id TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (room, connection_id)
+);
+CREATE INDEX IF NOT EXISTS asgiway_rooms_connection ON asgiway_rooms (connection_id);
+"""
+
+
+class SQLiteBackend(Backend):
+    """Connection records and room memberships in two tables of one SQLite file.
+
+    Threads share one sqlite3 connection behind a lock rather than holding one connection each:
+    every statement takes microseconds and SQLite lets one writer in at a time anyway, so the lock
+    costs nothing, while one connection means `close()` really closes, tables are created once per
+    backend, and `sqlite://:memory:` is one database for every thread. Other processes (several
+    emulator workers, say) share the file through WAL mode and the busy timeout.
+
+    `sqlite://:memory:` is private to this backend object: fine for tests, useless on Lambda.
+
+    Expired rows are invisible to every read, and deleted by a sweep that runs on `save` at most
+    once per `sweep_interval` seconds, cheaply, through an index on the expiry. A membership
+    expires with its connection, and on its own after the record lifetime (for a `join` whose
+    connection was never saved).
+    """
+
+    schemes = ("sqlite",)
+
+    def __init__(self, path: str, *, timeout: float = 5.0, sweep_interval: float = 60.0) -> None:
+        """`path` is the file (relative paths are resolved now); `timeout` is SQLite's busy timeout,
+        how long a write waits for another process's lock before failing, in seconds."""
+        self.path = path if path == MEMORY else os.path.abspath(path)
+        self.timeout = timeout
+        self.sweep_interval = sweep_interval
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+        self._next_sweep = 0.0
+
+    @classmethod
+    def from_dsn(cls, dsn: Dsn) -> SQLiteBackend:
+        if dsn.database is None:  # only a Dsn built by hand, not by Dsn.parse
+            raise ConfigurationError(f"dsn {dsn.redacted!r} names no sqlite file")
+        return cls(dsn.database)
+
+    def describe(self) -> str:
+        return "sqlite in-memory database" if self.path == MEMORY else f"sqlite file {self.path}"
+
+    def save(self, record: ConnectionRecord) -> None:
+        scope, state = _dumps(record.scope), _dumps(record.state)
+        with self._transaction() as db:
+            now = time.time()
+            if time.monotonic() >= self._next_sweep:
+                self._sweep(db, now)
+            db.execute(
+                "INSERT OR REPLACE INTO asgiway_connections (connection_id, scope, state, expires_at)"
+                " VALUES (?, ?, ?, ?)",
+                (record.connection_id, scope, state, record.expires_at),
+            )
+
+    def load(self, connection_id: str) -> ConnectionRecord | None:
+        with self._use() as db:
+            row = db.execute(
+                "SELECT scope, state, expires_at FROM asgiway_connections"
+                " WHERE connection_id = ? AND expires_at > ?",
+                (connection_id, time.time()),
+            ).fetchone()
+        if row is None:
+            return None
+        scope, state, expires_at = row
+        return ConnectionRecord(
+            connection_id=connection_id,
+            scope=json.loads(scope),
+            state=json.loads(state),
+            expires_at=expires_at,
+        )
+
+    def delete(self, connection_id: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM asgiway_rooms WHERE connection_id = ?", (connection_id,))
+            db.execute("DELETE FROM asgiway_connections WHERE connection_id = ?", (connection_id,))
+
+    def join(self, connection_id: str, room: str) -> None:
+        with self._use() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO asgiway_rooms (room, connection_id, expires_at) VALUES (?, ?, ?)",
+                (room, connection_id, time.time() + RECORD_LIFETIME_SECONDS),
+            )
+
+    def leave(self, connection_id: str, room: str) -> None:
+        with self._use() as db:
+            db.execute(
+                "DELETE FROM asgiway_rooms WHERE room = ? AND connection_id = ?",
+                (room, connection_id),
+            )
+
+    def members(self, room: str) -> list[str]:
+        now = time.time()
+        with self._use() as db:
+            rows = db.execute(
+                "SELECT r.connection_id FROM asgiway_rooms r JOIN asgiway_connections c"
+                " ON c.connection_id = r.connection_id"
+                " WHERE r.room = ? AND r.expires_at > ? AND c.expires_at > ?",
+                (room, now, now),
+            ).fetchall()
+        return [connection_id for (connection_id,) in rows]
+
+    def rooms(self, connection_id: str) -> list[str]:
+        now = time.time()
+        with self._use() as db:
+            rows = db.execute(
+                "SELECT r.room FROM asgiway_rooms r JOIN asgiway_connections c"
+                " ON c.connection_id = r.connection_id"
+                " WHERE r.connection_id = ? AND r.expires_at > ? AND c.expires_at > ?",
+                (connection_id, now, now),
+            ).fetchall()
+        return [room for (room,) in rows]
+
+    def connections(self) -> list[str]:
+        with self._use() as db:
+            rows = db.execute(
+                "SELECT connection_id FROM asgiway_connections WHERE expires_at > ?", (time.time(),)
+            ).fetchall()
+        return [connection_id for (connection_id,) in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    @contextmanager
+    def _use(self) -> Iterator[sqlite3.Connection]:
+        """The connection, held under the lock, with sqlite3's errors turned into BackendError."""
+        with self._lock:
+            try:
+                yield self._connect()
+            except sqlite3.Error as exc:
+                raise self._error(exc) from exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """`_use` inside one transaction, for writes made of several statements."""
+        with self._use() as db:
+            # IMMEDIATE takes the write lock up front, where the busy timeout applies; a deferred
+            # transaction that upgrades its lock later fails at once with "database is locked".
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.rollback()
+                raise
+            db.commit()
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is not None:
+            return self._connection
+        directory = os.path.dirname(self.path)
+        if self.path != MEMORY and not os.path.isdir(directory):
+            raise BackendError(f"{self.describe()}: the directory {directory} does not exist")
+        try:
+            # Autocommit (isolation_level=None): single statements commit alone, and the
+            # multi-statement writes open their own transaction.
+            connection = sqlite3.connect(
+                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise BackendError(
+                f"{self.describe()}: cannot open it ({exc}); the file and its directory must be"
+                " writable (on AWS Lambda, only /tmp is)"
+            ) from exc
+        try:
+            # WAL lets readers in other processes work while one writes; with WAL, synchronous=NORMAL
+            # cannot corrupt the file and at worst loses the last writes on a power cut, which is
+            # fine for records that live two hours.
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            self._create_tables(connection)
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
+        return connection
+
+    def _create_tables(self, connection: sqlite3.Connection) -> None:
+        connection.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
+
+    def _sweep(self, db: sqlite3.Connection, now: float) -> None:
+        db.execute(
+            "DELETE FROM asgiway_rooms WHERE expires_at <= ? OR connection_id IN"
+            " (SELECT connection_id FROM asgiway_connections WHERE expires_at <= ?)",
+            (now, now),
+        )
+        db.execute("DELETE FROM asgiway_connections WHERE expires_at <= ?", (now,))
+        self._next_sweep = time.monotonic() + self.sweep_interval
+
+    def _error(self, exc: sqlite3.Error) -> BackendError:
+        """The BackendError for `exc`; drops the connection unless the error was only contention."""
+        # Errors raised by the sqlite3 module itself, not by SQLite, carry no error name.
+        if getattr(exc, "sqlite_errorname", None) in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+            return BackendError(
+                f"{self.describe()}: {exc} (another connection held it longer than the"
+                f" {self.timeout:g} s busy timeout)"
+            )
+        # Anything else (a disk error, a file replaced under us) may have broken the connection:
+        # the next call opens a new one.
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        return BackendError(f"{self.describe()}: {exc}")
+
+
+def _dumps(value: dict[str, Any]) -> str:
+    # Strict JSON (no NaN) so that every backend can store what this one stores.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)

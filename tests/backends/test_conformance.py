@@ -1,0 +1,353 @@
+"""What every backend must do, run against each one in `CASES`.
+
+Adding a backend is one line in `CASES`: how to build it from a dsn, given a fresh temporary
+directory and a unique token (for a table name, a key prefix or a database number) so that each
+test sees an empty store; and the name of the method that creates its tables, if it has any.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asgiway.backends import Backend, ConnectionRecord, from_dsn
+
+
+@dataclass(frozen=True)
+class BackendCase:
+    name: str
+    #: Builds the backend from (a fresh temporary directory, a unique token); the same
+    #: arguments must reach the same store, as two Lambda containers would.
+    make: Callable[[Path, str], Backend]
+    #: The method that creates the store's tables once, counted by `test_tables_are_created_once`.
+    create_tables: str | None
+
+
+CASES = [
+    BackendCase("sqlite", lambda tmp, _: from_dsn(f"sqlite://{tmp}/store.db"), "_create_tables"),
+]
+
+
+@pytest.fixture(params=CASES, ids=[case.name for case in CASES])
+def case(request: pytest.FixtureRequest) -> BackendCase:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def token() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+def make(case: BackendCase, tmp_path: Path, token: str) -> Iterator[Callable[[], Backend]]:
+    """Builds backends on this test's store, closing them all at the end."""
+    made: list[Backend] = []
+
+    def build() -> Backend:
+        made.append(case.make(tmp_path, token))
+        return made[-1]
+
+    yield build
+    for backend in made:
+        backend.close()
+
+
+@pytest.fixture
+def backend(make: Callable[[], Backend]) -> Backend:
+    return make()
+
+
+def record(connection_id: str, *, expires_in: float = 3600.0, **state: Any) -> ConnectionRecord:
+    scope = {"type": "websocket", "path": "/ws", "headers": [["host", "example.com"]]}
+    return ConnectionRecord(connection_id, scope, state, time.time() + expires_in)
+
+
+TRICKY = [
+    "Aa0=",
+    "a+b/c==",
+    "slash/../..",
+    "..",
+    "*",
+    "{}",
+    "{id}",
+    "%41%",
+    "quote'double\"back`",
+    "back\\slash",
+    "space and\ttab",
+    "'; DROP TABLE asgiway_connections; --",
+    '" OR 1=1 --',
+    "ünïcødé ✓ 中文 🎉",
+    "a" * 300,
+]
+
+
+# Records
+
+
+def test_save_then_load(backend: Backend) -> None:
+    saved = record("conn-1", user="ada")
+    backend.save(saved)
+    loaded = backend.load("conn-1")
+    assert loaded is not None
+    assert loaded.connection_id == "conn-1"
+    assert loaded.scope == saved.scope
+    assert loaded.state == {"user": "ada"}
+    assert loaded.expires_at == pytest.approx(saved.expires_at)
+
+
+def test_load_of_an_unknown_id(backend: Backend) -> None:
+    assert backend.load("nobody") is None
+
+
+def test_save_replaces(backend: Backend) -> None:
+    backend.save(record("conn-1", count=1))
+    backend.save(record("conn-1", count=2))
+    loaded = backend.load("conn-1")
+    assert loaded is not None
+    assert loaded.state == {"count": 2}
+    assert backend.connections() == ["conn-1"]
+
+
+def test_delete_is_idempotent(backend: Backend) -> None:
+    backend.save(record("conn-1"))
+    backend.save(record("conn-2"))
+    backend.delete("conn-1")
+    backend.delete("conn-1")
+    backend.delete("never-saved")
+    assert backend.load("conn-1") is None
+    assert backend.connections() == ["conn-2"]
+
+
+def test_connections(backend: Backend) -> None:
+    assert backend.connections() == []
+    for connection_id in ("a", "b", "c"):
+        backend.save(record(connection_id))
+    assert sorted(backend.connections()) == ["a", "b", "c"]
+
+
+def test_large_scope_and_unicode_round_trip(backend: Backend) -> None:
+    headers = [[f"x-header-{i}", "v" * 200] for i in range(100)]
+    scope = {
+        "type": "websocket",
+        "headers": headers,
+        "query_string": "q=ünïcødé&emoji=🎉",
+        "nested": {"list": [1, 2.5, True, None, "中文"], "empty": {}},
+    }
+    saved = ConnectionRecord("big", scope, {"name": "Zoë 🚀", "n": 10**15})
+    assert len(str(scope)) > 20_000
+    backend.save(saved)
+    loaded = backend.load("big")
+    assert loaded is not None
+    assert loaded.scope == scope
+    assert loaded.state == {"name": "Zoë 🚀", "n": 10**15}
+
+
+def test_a_new_backend_on_the_same_dsn_sees_the_data(make: Callable[[], Backend]) -> None:
+    first = make()
+    first.save(record("conn-1", user="ada"))
+    first.join("conn-1", "lobby")
+    second = make()
+    loaded = second.load("conn-1")
+    assert loaded is not None
+    assert loaded.state == {"user": "ada"}
+    assert second.members("lobby") == ["conn-1"]
+
+
+# Expiry
+
+
+def test_an_expired_record_is_invisible(backend: Backend) -> None:
+    backend.save(record("old", expires_in=-1))
+    backend.save(record("live"))
+    backend.join("old", "lobby")
+    backend.join("live", "lobby")
+    assert backend.load("old") is None
+    assert backend.connections() == ["live"]
+    assert backend.members("lobby") == ["live"]
+    assert backend.rooms("old") == []
+
+
+def test_a_record_disappears_when_it_expires(backend: Backend) -> None:
+    backend.save(record("soon", expires_in=0.5))
+    backend.join("soon", "lobby")
+    assert backend.load("soon") is not None
+    time.sleep(0.6)
+    assert backend.load("soon") is None
+    assert backend.members("lobby") == []
+    assert backend.connections() == []
+
+
+def test_saving_again_revives_an_expired_id(backend: Backend) -> None:
+    backend.save(record("conn-1", expires_in=-1))
+    backend.save(record("conn-1", expires_in=60))
+    assert backend.load("conn-1") is not None
+
+
+# Rooms
+
+
+def test_join_members_rooms(backend: Backend) -> None:
+    for connection_id in ("a", "b", "c"):
+        backend.save(record(connection_id))
+    backend.join("a", "lobby")
+    backend.join("b", "lobby")
+    backend.join("a", "games")
+    assert sorted(backend.members("lobby")) == ["a", "b"]
+    assert backend.members("games") == ["a"]
+    assert backend.members("empty") == []
+    assert sorted(backend.rooms("a")) == ["games", "lobby"]
+    assert backend.rooms("c") == []
+
+
+def test_join_and_leave_are_idempotent(backend: Backend) -> None:
+    backend.save(record("a"))
+    backend.join("a", "lobby")
+    backend.join("a", "lobby")
+    assert backend.members("lobby") == ["a"]
+    assert backend.rooms("a") == ["lobby"]
+    backend.leave("a", "lobby")
+    backend.leave("a", "lobby")
+    backend.leave("a", "never-joined")
+    backend.leave("nobody", "lobby")
+    assert backend.members("lobby") == []
+    assert backend.rooms("a") == []
+
+
+def test_saving_again_keeps_memberships(backend: Backend) -> None:
+    backend.save(record("a", count=1))
+    backend.join("a", "lobby")
+    backend.save(record("a", count=2))
+    assert backend.members("lobby") == ["a"]
+
+
+def test_join_before_save_shows_once_saved(backend: Backend) -> None:
+    backend.join("a", "lobby")
+    assert backend.members("lobby") == []
+    backend.save(record("a"))
+    assert backend.members("lobby") == ["a"]
+
+
+def test_delete_removes_memberships(backend: Backend) -> None:
+    backend.save(record("a"))
+    backend.save(record("b"))
+    backend.join("a", "lobby")
+    backend.join("a", "games")
+    backend.join("b", "lobby")
+    backend.delete("a")
+    assert backend.members("lobby") == ["b"]
+    assert backend.members("games") == []
+    # Saved again (an id reused), the connection starts with no room at all.
+    backend.save(record("a"))
+    assert backend.rooms("a") == []
+    assert backend.members("games") == []
+
+
+@pytest.mark.parametrize("tricky", TRICKY, ids=range(len(TRICKY)))
+def test_tricky_ids_and_room_names_round_trip(backend: Backend, tricky: str) -> None:
+    backend.save(record(tricky, value=tricky))
+    backend.save(record("plain"))
+    backend.join(tricky, tricky)
+    backend.join("plain", tricky)
+    backend.join(tricky, "lobby")
+    loaded = backend.load(tricky)
+    assert loaded is not None
+    assert loaded.connection_id == tricky
+    assert loaded.state == {"value": tricky}
+    assert sorted(backend.connections()) == sorted([tricky, "plain"])
+    assert sorted(backend.members(tricky)) == sorted([tricky, "plain"])
+    assert sorted(backend.rooms(tricky)) == sorted([tricky, "lobby"])
+    backend.leave(tricky, tricky)
+    assert backend.members(tricky) == ["plain"]
+    backend.delete(tricky)
+    assert backend.load(tricky) is None
+    assert backend.connections() == ["plain"]
+
+
+def test_ids_that_differ_only_in_case_or_escaping_stay_apart(backend: Backend) -> None:
+    ids = ["abc", "ABC", "a%62c", "a b", "a+b", "a%20b"]
+    for connection_id in ids:
+        backend.save(record(connection_id, id=connection_id))
+        backend.join(connection_id, connection_id.upper())
+    for connection_id in ids:
+        loaded = backend.load(connection_id)
+        assert loaded is not None
+        assert loaded.state == {"id": connection_id}
+    assert sorted(backend.connections()) == sorted(ids)
+    assert sorted(backend.members("ABC")) == ["ABC", "abc"]
+
+
+# Use from several threads
+
+
+def test_concurrent_use_from_several_threads(backend: Backend) -> None:
+    threads_count, saves = 8, 200
+    errors: list[BaseException] = []
+    start = threading.Barrier(threads_count)
+
+    def work(thread: int) -> None:
+        try:
+            start.wait()
+            for i in range(saves):
+                connection_id = f"t{thread}-{i}"
+                backend.save(record(connection_id, i=i))
+                loaded = backend.load(connection_id)
+                assert loaded is not None
+                assert loaded.state == {"i": i}
+                if i % 20 == 0:
+                    backend.join(connection_id, f"room-{thread}")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    expected = {f"t{thread}-{i}" for thread in range(threads_count) for i in range(saves)}
+    assert set(backend.connections()) == expected
+    assert len(backend.members("room-3")) == saves // 20
+
+
+def test_tables_are_created_once(case: BackendCase, make: Callable[[], Backend]) -> None:
+    if case.create_tables is None:
+        pytest.skip(f"{case.name} has no tables")
+    backend = make()
+    create_tables = getattr(backend, case.create_tables)
+    calls: list[None] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(None)
+        return create_tables(*args, **kwargs)
+
+    setattr(backend, case.create_tables, counted)
+    for i in range(20):
+        backend.save(record(f"c{i}"))
+        backend.load(f"c{i}")
+        backend.join(f"c{i}", "lobby")
+        backend.members("lobby")
+        backend.rooms(f"c{i}")
+        backend.connections()
+        backend.leave(f"c{i}", "lobby")
+        backend.delete(f"c{i}")
+    assert len(calls) == 1
+
+
+def test_describe_names_the_store(backend: Backend) -> None:
+    description = backend.describe()
+    assert description
+    assert repr(backend) == f"{type(backend).__name__}({description})"
+
+
+def test_close_then_use_again(backend: Backend) -> None:
+    backend.save(record("a"))
+    backend.close()
+    backend.close()
+    assert backend.load("a") is not None
