@@ -1,0 +1,136 @@
+"""`Adapter(app, dsn=...)`: the Lambda handler that serves an ASGI app's HTTP and WebSocket events."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from asgiway.backends import Backend, from_dsn
+from asgiway.exceptions import ConfigurationError, LifespanError, UnknownEventError
+from asgiway.lifecycle import WebSocketLifecycle
+from asgiway.protocols.http import HTTPCycle
+from asgiway.protocols.lifespan import LifespanCycle, LifespanCycleState
+from asgiway.sources import infer_http_source
+from asgiway.sources.websocket import MalformedEventError, WebSocketEvent
+from asgiway.types import (
+    DEFAULT_TEXT_MIME_TYPES,
+    AdapterConfig,
+    ASGIApp,
+    HTTPResponse,
+    LambdaContext,
+    LambdaEvent,
+    LambdaResponse,
+    LifespanMode,
+)
+
+logger = logging.getLogger("asgiway")
+
+#: API Gateway gives up on an integration after 29 s; without a Lambda context that is the bound.
+DEFAULT_EVENT_SECONDS = 29.0
+#: Time kept back from the Lambda's remaining time to answer after cutting an app short.
+REPLY_MARGIN_SECONDS = 1.0
+
+
+class Adapter:
+    """A Lambda handler for an ASGI app: `handler = Adapter(app, dsn="sqlite://chat.db")`.
+
+    HTTP events (REST payload 1.0, HTTP API payload 2.0, Function URL, ALB) run one HTTP cycle.
+    API Gateway WebSocket events run one WebSocket session each, with the connection kept in the
+    store that `dsn` names; the app's WebSocket route must be mounted at `websocket_path`, since
+    WebSocket events carry no path. The lifespan starts once per container, at the first event.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        dsn: str | None = None,
+        *,
+        websocket_path: str = "/",
+        lifespan: LifespanMode = "auto",
+        api_gateway_base_path: str = "/",
+        api_gateway_endpoint_url: str | None = None,
+        text_mime_types: Iterable[str] | None = None,
+        exclude_headers: Iterable[str] = (),
+    ) -> None:
+        if lifespan not in ("auto", "on", "off"):
+            raise ConfigurationError(f"lifespan must be 'auto', 'on' or 'off', not {lifespan!r}")
+        if not websocket_path.startswith("/"):
+            raise ConfigurationError(f"websocket_path must start with '/', not {websocket_path!r}")
+        self.app = app
+        self.config = AdapterConfig(
+            api_gateway_base_path=api_gateway_base_path or "/",
+            text_mime_types=(*DEFAULT_TEXT_MIME_TYPES, *(text_mime_types or ())),
+            exclude_headers=frozenset(name.lower() for name in exclude_headers),
+            websocket_path=websocket_path,
+            api_gateway_endpoint_url=api_gateway_endpoint_url,
+        )
+        self.backend: Backend | None = from_dsn(dsn) if dsn else None
+        self._runner = asyncio.Runner()
+        self._lifespan = LifespanCycle(app, lifespan)
+
+    def __call__(self, event: LambdaEvent, context: LambdaContext | None = None) -> LambdaResponse:
+        timeout = _remaining_seconds(context)
+        self._start_lifespan()
+        if isinstance(event, dict) and WebSocketEvent.infer(event):
+            return self._runner.run(self._websocket(event, context, timeout))
+        source = infer_http_source(event, context, self.config) if isinstance(event, dict) else None
+        if source is None:
+            raise UnknownEventError(
+                "The event comes from no supported source: API Gateway REST (payload 1.0), HTTP API "
+                "(payload 2.0), Lambda Function URL, ALB, or an API Gateway WebSocket API"
+            )
+        scope = source.scope
+        scope["state"] = dict(self._lifespan.app_state)
+        response = self._runner.run(self._http(HTTPCycle(scope, source.body), timeout))
+        return source(response)
+
+    async def _http(self, cycle: HTTPCycle, timeout: float) -> HTTPResponse:
+        try:
+            return await asyncio.wait_for(cycle.run(self.app), timeout)
+        except TimeoutError:
+            logger.error("The app did not answer within %.1fs", timeout)
+            return HTTPResponse(504, [(b"content-type", b"text/plain; charset=utf-8")], b"Gateway Timeout")
+
+    async def _websocket(
+        self, event: LambdaEvent, context: LambdaContext | None, timeout: float
+    ) -> LambdaResponse:
+        try:
+            parsed = WebSocketEvent.parse(event)
+        except MalformedEventError as exc:
+            logger.error("Malformed WebSocket event: %s", exc)
+            return {"statusCode": 400, "body": "Bad Request"}
+        if self.backend is None:
+            raise ConfigurationError(
+                "WebSocket events need a connection store: pass dsn= to the Adapter, "
+                "e.g. Adapter(app, dsn='sqlite:///tmp/connections.db')"
+            )
+        lifecycle = WebSocketLifecycle(self.app, self.config, self.backend, self._lifespan.app_state)
+        return await lifecycle(parsed, context, timeout)
+
+    def _start_lifespan(self) -> None:
+        if self._lifespan.state is LifespanCycleState.FAILED:
+            raise LifespanError("The app's lifespan startup failed earlier in this container")
+        if self._lifespan.state is not LifespanCycleState.CONNECTING:
+            return
+        self._runner.run(self._lifespan.startup())
+        if self._lifespan.started:
+            atexit.register(self.close)
+
+    def close(self) -> None:
+        """Run the app's lifespan shutdown and release the store; safe to call more than once."""
+        if self._lifespan.started:
+            self._runner.run(self._lifespan.shutdown())
+        if self.backend is not None:
+            self.backend.close()
+        self._runner.close()
+
+
+def _remaining_seconds(context: Any) -> float:
+    """How long one event may run: the Lambda's remaining time, less a margin to answer in."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return DEFAULT_EVENT_SECONDS
+    return max(0.1, float(remaining()) / 1000 - REPLY_MARGIN_SECONDS)

@@ -1,0 +1,53 @@
+"""A Lambda handler configured by environment variables, so an app module needs no handler line.
+
+Point Lambda's handler setting at `asgiway.entrypoint.handler` and set:
+
+| variable                        | meaning                                      | default  |
+|---------------------------------|----------------------------------------------|----------|
+| `ASGIWAY_APP`                   | the ASGI app (or an Adapter), "module:attr" | required |
+| `DSN_URL`                       | the connection store, e.g. `dynamodb://chat` | none     |
+| `ASGIWAY_WEBSOCKET_PATH`        | where the app mounts its WebSocket route     | `/`      |
+| `ASGIWAY_LIFESPAN`              | `auto`, `on` or `off`                        | `auto`   |
+| `ASGIWAY_API_GATEWAY_BASE_PATH` | a base path to strip from HTTP paths         | `/`      |
+
+The Adapter is built once, when Lambda first reads `handler` during the container's init.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, cast
+
+from asgiway.adapter import Adapter
+from asgiway.exceptions import ConfigurationError
+from asgiway.importer import import_from_string
+from asgiway.types import LifespanMode
+
+
+def adapter_from_environment(environ: Mapping[str, str] = os.environ) -> Adapter:
+    """The Adapter the variables above describe."""
+    target = environ.get("ASGIWAY_APP")
+    if not target:
+        raise ConfigurationError("Set ASGIWAY_APP to the app to serve, e.g. ASGIWAY_APP=app:app")
+    found = import_from_string(target)
+    if isinstance(found, Adapter):
+        return found
+    if not callable(found):
+        raise ConfigurationError(f"ASGIWAY_APP={target!r} names a {type(found).__name__}, not an ASGI app")
+    return Adapter(
+        found,
+        dsn=environ.get("DSN_URL") or None,
+        websocket_path=environ.get("ASGIWAY_WEBSOCKET_PATH", "/"),
+        lifespan=cast(LifespanMode, environ.get("ASGIWAY_LIFESPAN", "auto")),
+        api_gateway_base_path=environ.get("ASGIWAY_API_GATEWAY_BASE_PATH", "/"),
+    )
+
+
+def __getattr__(name: str) -> Any:
+    # Built on first access rather than at import, so importing this module never needs the variables.
+    if name == "handler":
+        handler = adapter_from_environment()
+        globals()["handler"] = handler
+        return handler
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,223 @@
+"""One API Gateway WebSocket event, end to end: the store, the ASGI session, the reply to Lambda.
+
+- CONNECT: 200 once the app accepted (with Sec-WebSocket-Protocol when it chose one); 403 when
+  it closed or never answered the handshake; the denial's own status for a
+  `websocket.http.response`; 500 when it raised; 504 when it ran out of time.
+- MESSAGE: 200; an app's `websocket.close` deletes the connection through @connections.
+- DISCONNECT: 200; the record is removed whatever the app did.
+- MESSAGE for an unknown connection: 410, and the connection is closed so its client can reconnect.
+
+The record (scope and per-connection state) is stored only once the app accepted at CONNECT.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from asgiway.backends import Backend, ConnectionRecord
+from asgiway.connections import ConnectionsClient, client_for, configured_endpoint_url
+from asgiway.exceptions import BackendError
+from asgiway.protocols.websocket import Deliver, SessionEnd, WebSocketCycle, WebSocketCycleState
+from asgiway.sources.websocket import EventType, MalformedEventError, WebSocketEvent
+from asgiway.types import AdapterConfig, ASGIApp, LambdaContext, LambdaResponse, Message
+
+logger = logging.getLogger("asgiway")
+
+
+def _reply(status: int, body: str = "", headers: Mapping[str, str] | None = None) -> LambdaResponse:
+    response: LambdaResponse = {"statusCode": status}
+    if headers:
+        response["headers"] = dict(headers)
+    if body:
+        response["body"] = body
+    return response
+
+
+class WebSocketLifecycle:
+    """Serves one WebSocket event of an app, given the store and the options of its Adapter."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        config: AdapterConfig,
+        backend: Backend,
+        lifespan_state: dict[str, Any],
+    ) -> None:
+        self.app = app
+        self.config = config
+        self.backend = backend
+        self.lifespan_state = lifespan_state
+
+    async def __call__(
+        self, event: WebSocketEvent, context: LambdaContext | None, timeout: float
+    ) -> LambdaResponse:
+        try:
+            if event.type is EventType.CONNECT:
+                return await self._connect(event, context, timeout)
+            record = self.backend.load(event.connection_id)
+            if record is None:
+                return self._unknown(event)
+            if event.type is EventType.MESSAGE:
+                return await self._message(event, record, context, timeout)
+            return await self._disconnect(event, record, context, timeout)
+        except MalformedEventError as exc:
+            logger.error("Malformed %s event for %s: %s", event.type, event.connection_id, exc)
+            return _reply(400, "Bad Request")
+        except BackendError as exc:
+            logger.error(
+                "The connection store failed during %s of %s: %s",
+                event.type,
+                event.connection_id,
+                exc,
+            )
+            return _reply(503, "Service Unavailable")
+
+    def _connections(self, event: WebSocketEvent) -> ConnectionsClient:
+        endpoint = self.config.api_gateway_endpoint_url or configured_endpoint_url() or event.endpoint_url
+        return client_for(endpoint)
+
+    async def _connect(
+        self, event: WebSocketEvent, context: LambdaContext | None, timeout: float
+    ) -> LambdaResponse:
+        stored_scope = event.connect_scope(self.config)
+        state = dict(self.lifespan_state)
+        scope = event.scope(stored_scope, context, state)
+
+        async def undeliverable(_: str | bytes) -> None:
+            logger.warning(
+                "A frame sent during CONNECT of %s was dropped: API Gateway accepts frames "
+                "only once $connect has returned",
+                event.connection_id,
+            )
+
+        cycle = WebSocketCycle(scope, [], undeliverable, replay=False)
+        end = await cycle.run(self.app, timeout)
+        if end is SessionEnd.RAISED:
+            logger.error("The app raised during CONNECT of %s", event.connection_id, exc_info=cycle.error)
+            return _reply(500, "Internal Server Error")
+        if end is SessionEnd.TIMED_OUT:
+            logger.error("The app did not answer CONNECT of %s within %.1fs", event.connection_id, timeout)
+            return _reply(504, "Gateway Timeout")
+        if cycle.denial is not None:
+            body = bytes(cycle.denial.body).decode("utf-8", "replace")
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in cycle.denial.headers}
+            return _reply(cycle.denial.status, body, headers)
+        if cycle.state is not WebSocketCycleState.CONNECTED:
+            if cycle.state is WebSocketCycleState.CONNECTING:
+                logger.warning("The app neither accepted nor closed CONNECT of %s", event.connection_id)
+            return _reply(403, "Forbidden")
+        self.backend.save(
+            ConnectionRecord(event.connection_id, stored_scope, self._connection_state(state) or {})
+        )
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in cycle.accept_headers}
+        if cycle.accept_subprotocol:
+            headers["Sec-WebSocket-Protocol"] = cycle.accept_subprotocol
+        return _reply(200, headers=headers)
+
+    async def _message(
+        self,
+        event: WebSocketEvent,
+        record: ConnectionRecord,
+        context: LambdaContext | None,
+        timeout: float,
+    ) -> LambdaResponse:
+        message = event.received()
+        connections = self._connections(event)
+        gone = False
+
+        async def post(data: str | bytes) -> None:
+            nonlocal gone
+            if gone:
+                return
+            if not connections.post(event.connection_id, data):
+                gone = True
+
+        cycle, state = await self._replay(event, record, context, timeout, message=message, deliver=post)
+        if gone:
+            logger.info("Connection %s is gone (410); removing its record", event.connection_id)
+            self.backend.delete(event.connection_id)
+            return _reply(200)
+        if cycle.state is WebSocketCycleState.CLOSED:
+            connections.delete(event.connection_id)
+            self.backend.delete(event.connection_id)
+        elif state is not None and state != record.state:
+            self.backend.save(ConnectionRecord(record.connection_id, record.scope, state, record.expires_at))
+        return self._session_reply(event, cycle, timeout)
+
+    async def _disconnect(
+        self,
+        event: WebSocketEvent,
+        record: ConnectionRecord,
+        context: LambdaContext | None,
+        timeout: float,
+    ) -> LambdaResponse:
+        try:
+            cycle, _ = await self._replay(
+                event, record, context, timeout, message=event.disconnected(), deliver=None
+            )
+        finally:
+            self.backend.delete(event.connection_id)
+        return self._session_reply(event, cycle, timeout)
+
+    async def _replay(
+        self,
+        event: WebSocketEvent,
+        record: ConnectionRecord,
+        context: LambdaContext | None,
+        timeout: float,
+        *,
+        message: Message,
+        deliver: Deliver | None,
+    ) -> tuple[WebSocketCycle, dict[str, Any] | None]:
+        state = {**self.lifespan_state, **record.state}
+        cycle = WebSocketCycle(event.scope(record.scope, context, state), [message], deliver, replay=True)
+        await cycle.run(self.app, timeout)
+        return cycle, self._connection_state(state)
+
+    def _session_reply(self, event: WebSocketEvent, cycle: WebSocketCycle, timeout: float) -> LambdaResponse:
+        if cycle.end is SessionEnd.RAISED:
+            logger.error(
+                "The app raised during %s of %s",
+                event.type,
+                event.connection_id,
+                exc_info=cycle.error,
+            )
+            return _reply(500, "Internal Server Error")
+        if cycle.end is SessionEnd.TIMED_OUT:
+            logger.error(
+                "The app did not finish %s of %s within %.1fs",
+                event.type,
+                event.connection_id,
+                timeout,
+            )
+            return _reply(504, "Gateway Timeout")
+        return _reply(200)
+
+    def _unknown(self, event: WebSocketEvent) -> LambdaResponse:
+        """A MESSAGE or DISCONNECT for a connection the store does not know (lost or expired)."""
+        logger.warning("No record of connection %s for %s", event.connection_id, event.type)
+        if event.type is EventType.MESSAGE:
+            # The client could never be served again: closing it lets it reconnect and start anew.
+            self._connections(event).delete(event.connection_id)
+            return _reply(410, "Gone")
+        return _reply(200)
+
+    def _connection_state(self, state: dict[str, Any]) -> dict[str, Any] | None:
+        """The per-connection part of a session's state, or None when it cannot be stored.
+
+        Lifespan state is never persisted; what the app added or replaced is.
+        """
+        own = {
+            key: value
+            for key, value in state.items()
+            if key not in self.lifespan_state or self.lifespan_state[key] is not value
+        }
+        try:
+            json.dumps(own)
+        except (TypeError, ValueError) as exc:
+            logger.error("Per-connection state must hold JSON values only; not persisted: %s", exc)
+            return None
+        return own

@@ -1,0 +1,200 @@
+"""The ASGI `websocket` state machine for one API Gateway WebSocket event.
+
+Every event runs one ASGI session, from `websocket.connect` to the point where the app waits for
+input that this event cannot give, or returns:
+
+| event      | the app receives                                  | sends delivered          |
+|------------|---------------------------------------------------|--------------------------|
+| CONNECT    | `websocket.connect`                               | after the handshake      |
+| MESSAGE    | `websocket.connect` (a replay), `websocket.receive` | after the replay         |
+| DISCONNECT | `websocket.connect` (a replay), `websocket.disconnect` | never: the peer has left |
+
+The session ends by cancelling the app at its pending `receive()`, never by a made-up
+`websocket.disconnect`, so disconnect handlers run only when the client really left. The replayed
+handshake is absorbed: its `websocket.accept` is not sent again and whatever the app sends before
+it receives the event's own message is not delivered a second time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+from asgiway.types import ASGIApp, Headers, Message, Scope
+
+logger = logging.getLogger("asgiway")
+
+#: How long an app that was told its session is over may take to unwind (finally blocks,
+#: Starlette's `on_disconnect`) before the event is answered without it.
+UNWIND_SECONDS = 2.0
+
+Deliver = Callable[[str | bytes], Awaitable[None]]
+
+
+class WebSocketCycleState(enum.Enum):
+    """Where the app stands with the handshake and the connection, within one event.
+
+    CONNECTING: `websocket.connect` is on offer; the app has not answered the handshake yet.
+    RESPONDING: the app denies the handshake with an HTTP response whose body is still coming.
+    CONNECTED: the app accepted (at CONNECT) or re-accepted (in a replay) the connection.
+    CLOSED: the app closed the connection, or denied the handshake.
+    """
+
+    CONNECTING = "connecting"
+    RESPONDING = "responding"
+    CONNECTED = "connected"
+    CLOSED = "closed"
+
+
+class SessionEnd(enum.Enum):
+    """Why the app's session for this event ended."""
+
+    RETURNED = "returned"
+    WAITING = "waiting"  # the app waits for input this event cannot give: the normal end
+    RAISED = "raised"
+    TIMED_OUT = "timed out"
+
+
+@dataclass
+class Denial:
+    """The HTTP response an app sent through the `websocket.http.response` extension."""
+
+    status: int
+    headers: Headers
+    body: bytearray = field(default_factory=bytearray)
+
+
+class WebSocketCycle:
+    """Runs an ASGI app for one WebSocket event and records what it decided.
+
+    `messages` are what the app receives after `websocket.connect`: nothing at CONNECT, the
+    frame at MESSAGE, the disconnect at DISCONNECT. `deliver` posts one frame to the client;
+    `None` means frames cannot reach the client during this event and are dropped.
+    """
+
+    def __init__(
+        self,
+        scope: Scope,
+        messages: list[Message],
+        deliver: Deliver | None,
+        replay: bool,
+    ) -> None:
+        self.scope = scope
+        self.state = WebSocketCycleState.CONNECTING
+        self.replay = replay
+        self.accept_subprotocol: str | None = None
+        self.accept_headers: Headers = []
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.denial: Denial | None = None
+        self.end: SessionEnd | None = None
+        self.error: BaseException | None = None
+        self._inbox: deque[Message] = deque([{"type": "websocket.connect"}, *messages])
+        self._deliver = deliver
+        self._handshake_done = False
+        self._waiting = asyncio.Event()
+
+    async def run(self, app: ASGIApp, timeout: float) -> SessionEnd:
+        """Run the app until its session ends, within `timeout` seconds; say why it ended."""
+        app_task = asyncio.ensure_future(app(self.scope, self.receive, self.send))
+        waiting = asyncio.ensure_future(self._waiting.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {app_task, waiting}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            waiting.cancel()
+        if app_task in done:
+            self.error = app_task.exception()
+            self.end = SessionEnd.RAISED if self.error else SessionEnd.RETURNED
+        else:
+            self.end = SessionEnd.WAITING if waiting in done else SessionEnd.TIMED_OUT
+            await self._unwind(app_task)
+        return self.end
+
+    async def _unwind(self, app_task: asyncio.Future[None]) -> None:
+        app_task.cancel()
+        done, _ = await asyncio.wait({app_task}, timeout=UNWIND_SECONDS)
+        if not done:
+            logger.warning("The app did not unwind within %ss of its session's end", UNWIND_SECONDS)
+        elif not app_task.cancelled() and app_task.exception() is not None:
+            self.error = app_task.exception()
+            self.end = SessionEnd.RAISED
+
+    async def receive(self) -> Message:
+        """The next message of this event; when none is left, wait until the session is ended."""
+        if self._inbox:
+            message = self._inbox.popleft()
+            if message["type"] != "websocket.connect":
+                self._handshake_done = True
+            return message
+        self._waiting.set()
+        return await _forever()
+
+    async def send(self, message: Message) -> None:
+        """Take one ASGI message from the app, following the state machine of the spec."""
+        kind = message.get("type")
+        if self.state is WebSocketCycleState.CONNECTING:
+            self._answer_handshake(message)
+        elif self.state is WebSocketCycleState.RESPONDING:
+            self._respond(message)
+        elif self.state is WebSocketCycleState.CONNECTED and kind == "websocket.send":
+            await self._send_frame(message)
+        elif self.state is WebSocketCycleState.CONNECTED and kind == "websocket.close":
+            self._close(message)
+        else:
+            raise RuntimeError(f"Unexpected ASGI message {kind!r} while the WebSocket is {self.state.value}")
+
+    def _answer_handshake(self, message: Message) -> None:
+        kind = message.get("type")
+        if kind == "websocket.accept":
+            self.state = WebSocketCycleState.CONNECTED
+            self.accept_subprotocol = message.get("subprotocol")
+            self.accept_headers = list(message.get("headers") or [])
+        elif kind == "websocket.close":
+            self._close(message)
+        elif kind == "websocket.http.response.start":
+            self.state = WebSocketCycleState.RESPONDING
+            self.denial = Denial(int(message["status"]), list(message.get("headers") or []))
+        else:
+            raise RuntimeError(
+                "Expected ASGI message 'websocket.accept', 'websocket.close' or "
+                f"'websocket.http.response.start' to answer the handshake, got {kind!r}"
+            )
+
+    def _respond(self, message: Message) -> None:
+        if message.get("type") != "websocket.http.response.body":
+            raise RuntimeError(
+                f"Expected ASGI message 'websocket.http.response.body', got {message.get('type')!r}"
+            )
+        assert self.denial is not None
+        self.denial.body.extend(message.get("body", b""))
+        if not message.get("more_body", False):
+            self.state = WebSocketCycleState.CLOSED
+
+    def _close(self, message: Message) -> None:
+        self.state = WebSocketCycleState.CLOSED
+        self.close_code = int(message.get("code") or 1000)
+        self.close_reason = str(message.get("reason") or "")
+
+    async def _send_frame(self, message: Message) -> None:
+        text, data = message.get("text"), message.get("bytes")
+        if (text is None) == (data is None):
+            raise RuntimeError("A 'websocket.send' message needs exactly one of 'text' or 'bytes'")
+        if self.replay and not self._handshake_done:
+            logger.debug("Not delivering again a frame sent during a replayed handshake")
+            return
+        if self._deliver is None:
+            logger.debug("Dropping a frame: the client cannot receive it during this event")
+            return
+        await self._deliver(message["text"] if text is not None else bytes(message["bytes"]))
+
+
+async def _forever() -> NoReturn:
+    await asyncio.Future()
+    raise AssertionError("unreachable: the future above is only ever cancelled")

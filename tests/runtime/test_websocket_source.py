@@ -1,0 +1,74 @@
+"""The WebSocket event source: inference, validation and the @connections endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from asgiway.sources.websocket import MalformedEventError, WebSocketEvent
+from asgiway.testing import connect_event, http_event, message_event
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "powertools-python_apiGatewayWebSocketApiConnect.json",
+        "powertools-python_apiGatewayWebSocketApiMessage.json",
+        "powertools-python_apiGatewayWebSocketApiDisconnect.json",
+        "aws-lambda-go_apigw-websocket-request-send-message.json",
+        "aws-lambda-go_apigw-websocket-request-disconnect.json",
+    ],
+)
+def test_every_websocket_capture_is_inferred_and_parsed(aws_event: Any, name: str) -> None:
+    event = aws_event(name)
+    assert WebSocketEvent.infer(event)
+    parsed = WebSocketEvent.parse(event)
+    assert parsed.connection_id == event["requestContext"]["connectionId"]
+    assert parsed.type == event["requestContext"]["eventType"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "powertools-python_apiGatewayProxyEvent.json",
+        "powertools-python_apiGatewayProxyV2Event.json",
+        "powertools-python_lambdaFunctionUrlEvent.json",
+        "powertools-python_albMultiValueHeadersEvent.json",
+    ],
+)
+def test_http_captures_are_not_websocket_events(aws_event: Any, name: str) -> None:
+    assert not WebSocketEvent.infer(aws_event(name))
+
+
+def test_endpoint_is_the_events_domain_and_stage(aws_event: Any) -> None:
+    event = WebSocketEvent.parse(aws_event("powertools-python_apiGatewayWebSocketApiMessage.json"))
+    assert event.endpoint_url == "https://asasasas.execute-api.us-east-1.amazonaws.com/prod"
+
+
+def test_a_custom_domain_is_answered_through_execute_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "eu-west-3")
+    event = connect_event("c=", domain="chat.example.com", stage="live")
+    event["requestContext"]["apiId"] = "k2j3h4"
+    assert (
+        WebSocketEvent.parse(event).endpoint_url == "https://k2j3h4.execute-api.eu-west-3.amazonaws.com/live"
+    )
+
+
+@pytest.mark.parametrize("field", ["connectionId", "domainName", "stage"])
+def test_missing_required_fields_are_malformed(field: str) -> None:
+    event = message_event("c=", "x")
+    del event["requestContext"][field]
+    with pytest.raises(MalformedEventError, match=field):
+        WebSocketEvent.parse(event)
+
+
+def test_a_non_string_body_is_malformed() -> None:
+    event = message_event("c=", "x")
+    event["body"] = {"not": "text"}
+    with pytest.raises(MalformedEventError, match="body must be a string"):
+        WebSocketEvent.parse(event).received()
+
+
+def test_an_http_event_is_not_a_websocket_event() -> None:
+    assert not WebSocketEvent.infer(http_event())
