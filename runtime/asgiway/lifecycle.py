@@ -18,7 +18,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from asgiway.backends import Backend, ConnectionRecord
-from asgiway.connections import ConnectionsClient, client_for, configured_endpoint_url
+from asgiway.connections import (
+    ConnectionsApiError,
+    ConnectionsClient,
+    client_for,
+    configured_endpoint_url,
+)
 from asgiway.exceptions import BackendError
 from asgiway.protocols.websocket import Deliver, SessionEnd, WebSocketCycle, WebSocketCycleState
 from asgiway.sources.websocket import EventType, MalformedEventError, WebSocketEvent
@@ -66,6 +71,9 @@ class WebSocketLifecycle:
         except MalformedEventError as exc:
             logger.error("Malformed %s event for %s: %s", event.type, event.connection_id, exc)
             return _reply(400, "Bad Request")
+        except ConnectionsApiError as exc:
+            logger.error("@connections failed during %s of %s: %s", event.type, event.connection_id, exc)
+            return _reply(502, "Bad Gateway")
         except BackendError as exc:
             logger.error(
                 "The connection store failed during %s of %s: %s",

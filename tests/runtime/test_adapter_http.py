@@ -1,0 +1,93 @@
+"""HTTP events through the whole Adapter: every capture, a real Starlette app, bounded time."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from asgiway import Adapter, UnknownEventError
+from asgiway.testing import LambdaContextStub, http_event
+
+
+async def inspect(request: Request) -> JSONResponse:
+    body = await request.body()
+    return JSONResponse(
+        {
+            "method": request.method,
+            "path": request.url.path,
+            "query": sorted(request.query_params.multi_items()),
+            "body": body.decode(),
+            "lifespan": request.state.ready,
+        },
+        headers={"set-cookie": "a=1"},
+    )
+
+
+async def png(request: Request) -> Response:
+    return Response(b"\x89PNG\r\n", media_type="image/png")
+
+
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[dict[str, bool]]:
+    yield {"ready": True}
+
+
+APP = Starlette(
+    routes=[Route("/image", png), Route("/{rest:path}", inspect, methods=["GET", "POST", "PUT"])],
+    lifespan=lifespan,
+)
+
+
+QUERY = [["parameter1", "value1"], ["parameter1", "value2"], ["parameter2", "value"]]
+
+
+@pytest.mark.parametrize(
+    ("name", "method", "path", "query"),
+    [
+        ("powertools-python_apiGatewayProxyEvent.json", "GET", "/my/path", QUERY),
+        ("powertools-python_apiGatewayProxyV2Event.json", "POST", "/my/path", QUERY),
+        ("powertools-python_lambdaFunctionUrlEvent.json", "GET", "/", []),
+        ("powertools-python_albMultiValueHeadersEvent.json", "GET", "/todos", []),
+    ],
+)
+def test_every_http_capture_reaches_the_app(
+    aws_event: Any, name: str, method: str, path: str, query: list[list[str]]
+) -> None:
+    reply = Adapter(APP)(aws_event(name), LambdaContextStub())
+    assert reply["statusCode"] == 200
+    body = json.loads(reply["body"])
+    assert body["method"] == method
+    assert body["path"] == path
+    assert body["query"] == query
+    assert body["lifespan"] is True
+
+
+def test_binary_responses_go_back_base64() -> None:
+    reply = Adapter(APP)(http_event("GET", "/image"), LambdaContextStub())
+    assert reply["isBase64Encoded"] is True
+    assert base64.b64decode(reply["body"]) == b"\x89PNG\r\n"
+
+
+def test_unknown_events_are_a_clear_error() -> None:
+    with pytest.raises(UnknownEventError, match="no supported source"):
+        Adapter(APP)({"Records": [{"eventSource": "aws:sqs"}]}, LambdaContextStub())
+
+
+def test_a_slow_http_app_is_cut_at_the_lambda_deadline() -> None:
+    async def slow(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await asyncio.sleep(60)
+
+    reply = Adapter(slow, lifespan="off")(http_event(), LambdaContextStub(timeout_seconds=1.5))
+    assert reply["statusCode"] == 504
+    assert reply["body"] == "Gateway Timeout"
