@@ -11,6 +11,7 @@ from typing import Any
 from asgiway.backends import Backend, from_dsn
 from asgiway.exceptions import ConfigurationError, LifespanError, UnknownEventError
 from asgiway.lifecycle import WebSocketLifecycle
+from asgiway.protocols.bounded import SessionEnd, run_bounded
 from asgiway.protocols.http import HTTPCycle
 from asgiway.protocols.lifespan import LifespanCycle, LifespanCycleState
 from asgiway.sources import infer_http_source
@@ -28,10 +29,10 @@ from asgiway.types import (
 
 logger = logging.getLogger("asgiway")
 
-#: API Gateway gives up on an integration after 29 s; without a Lambda context that is the bound.
+#: API Gateway's integration timeout: no answer after it reaches the client.
 DEFAULT_EVENT_SECONDS = 29.0
-#: Time kept back from the Lambda's remaining time to answer after cutting an app short.
-REPLY_MARGIN_SECONDS = 1.0
+#: Time kept back to answer in after cutting an app short.
+REPLY_MARGIN_SECONDS = 0.5
 
 
 class Adapter:
@@ -72,8 +73,8 @@ class Adapter:
         self._lifespan = LifespanCycle(app, lifespan)
 
     def __call__(self, event: LambdaEvent, context: LambdaContext | None = None) -> LambdaResponse:
-        timeout = _remaining_seconds(context)
-        self._start_lifespan()
+        self._start_lifespan(context)
+        timeout = _event_seconds(context)
         if isinstance(event, dict) and WebSocketEvent.infer(event):
             return self._runner.run(self._websocket(event, context, timeout))
         source = infer_http_source(event, context, self.config) if isinstance(event, dict) else None
@@ -84,15 +85,19 @@ class Adapter:
             )
         scope = source.scope
         scope["state"] = dict(self._lifespan.app_state)
-        response = self._runner.run(self._http(HTTPCycle(scope, source.body), timeout))
-        return source(response)
+        return source(self._runner.run(self._http(HTTPCycle(scope, source.body), timeout)))
 
     async def _http(self, cycle: HTTPCycle, timeout: float) -> HTTPResponse:
-        try:
-            return await asyncio.wait_for(cycle.run(self.app), timeout)
-        except TimeoutError:
+        response: list[HTTPResponse] = []
+
+        async def answer() -> None:
+            response.append(await cycle.run(self.app))
+
+        end, _ = await run_bounded(answer(), timeout)
+        if end is SessionEnd.TIMED_OUT or not response:
             logger.error("The app did not answer within %.1fs", timeout)
             return HTTPResponse(504, [(b"content-type", b"text/plain; charset=utf-8")], b"Gateway Timeout")
+        return response[0]
 
     async def _websocket(
         self, event: LambdaEvent, context: LambdaContext | None, timeout: float
@@ -110,12 +115,12 @@ class Adapter:
         lifecycle = WebSocketLifecycle(self.app, self.config, self.backend, self._lifespan.app_state)
         return await lifecycle(parsed, context, timeout)
 
-    def _start_lifespan(self) -> None:
+    def _start_lifespan(self, context: LambdaContext | None) -> None:
         if self._lifespan.state is LifespanCycleState.FAILED:
             raise LifespanError("The app's lifespan startup failed earlier in this container")
         if self._lifespan.state is not LifespanCycleState.CONNECTING:
             return
-        self._runner.run(self._lifespan.startup())
+        self._runner.run(self._lifespan.startup(_event_seconds(context)))
         if self._lifespan.started:
             atexit.register(self.close)
 
@@ -128,9 +133,14 @@ class Adapter:
         self._runner.close()
 
 
-def _remaining_seconds(context: Any) -> float:
-    """How long one event may run: the Lambda's remaining time, less a margin to answer in."""
+def _event_seconds(context: Any) -> float:
+    """How long one event may run, answer included.
+
+    API Gateway gives up on an integration after 29 s; Lambda stops at the function's timeout.
+    The adapter keeps a margin of both to answer in after cutting an app short.
+    """
     remaining = getattr(context, "get_remaining_time_in_millis", None)
-    if remaining is None:
-        return DEFAULT_EVENT_SECONDS
-    return max(0.1, float(remaining()) / 1000 - REPLY_MARGIN_SECONDS)
+    seconds = (
+        DEFAULT_EVENT_SECONDS if remaining is None else min(float(remaining()) / 1000, DEFAULT_EVENT_SECONDS)
+    )
+    return max(0.1, seconds - REPLY_MARGIN_SECONDS)

@@ -116,7 +116,8 @@ class ConnectionsClient:
             retries={"mode": "standard", "max_attempts": 3},
             tcp_keepalive=True,
         )
-        return boto3.client(
+        # boto3's default session is not thread-safe; each client gets a session of its own.
+        return boto3.session.Session().client(
             "apigatewaymanagementapi",
             endpoint_url=self.endpoint_url,
             region_name=region,

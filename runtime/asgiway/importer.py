@@ -16,7 +16,7 @@ def import_from_string(target: str) -> Any:
     try:
         found: Any = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
+        if exc.name == module_name or module_name.startswith(f"{exc.name}."):
             raise ConfigurationError(f"Cannot import module {module_name!r} named by {target!r}") from exc
         raise
     for attribute in attributes.split("."):

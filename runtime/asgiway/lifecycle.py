@@ -12,6 +12,7 @@ The record (scope and per-connection state) is stored only once the app accepted
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Mapping
@@ -25,11 +26,15 @@ from asgiway.connections import (
     configured_endpoint_url,
 )
 from asgiway.exceptions import BackendError
-from asgiway.protocols.websocket import Deliver, SessionEnd, WebSocketCycle, WebSocketCycleState
+from asgiway.protocols.bounded import SessionEnd
+from asgiway.protocols.websocket import Deliver, WebSocketCycle, WebSocketCycleState
 from asgiway.sources.websocket import EventType, MalformedEventError, WebSocketEvent
 from asgiway.types import AdapterConfig, ASGIApp, LambdaContext, LambdaResponse, Message
 
 logger = logging.getLogger("asgiway")
+
+#: The most per-connection state kept, JSON-encoded: stores cap a record (DynamoDB at 400 KB).
+MAX_STATE_BYTES = 64 * 1024
 
 
 def _reply(status: int, body: str = "", headers: Mapping[str, str] | None = None) -> LambdaResponse:
@@ -59,15 +64,10 @@ class WebSocketLifecycle:
     async def __call__(
         self, event: WebSocketEvent, context: LambdaContext | None, timeout: float
     ) -> LambdaResponse:
+        """The Lambda response to `event`; a failure of the event, the store or @connections is
+        answered with its status (400, 503, 502) and logged, never raised."""
         try:
-            if event.type is EventType.CONNECT:
-                return await self._connect(event, context, timeout)
-            record = self.backend.load(event.connection_id)
-            if record is None:
-                return self._unknown(event)
-            if event.type is EventType.MESSAGE:
-                return await self._message(event, record, context, timeout)
-            return await self._disconnect(event, record, context, timeout)
+            return await self._serve(event, context, timeout)
         except MalformedEventError as exc:
             logger.error("Malformed %s event for %s: %s", event.type, event.connection_id, exc)
             return _reply(400, "Bad Request")
@@ -75,13 +75,20 @@ class WebSocketLifecycle:
             logger.error("@connections failed during %s of %s: %s", event.type, event.connection_id, exc)
             return _reply(502, "Bad Gateway")
         except BackendError as exc:
-            logger.error(
-                "The connection store failed during %s of %s: %s",
-                event.type,
-                event.connection_id,
-                exc,
-            )
+            logger.error("The store failed during %s of %s: %s", event.type, event.connection_id, exc)
             return _reply(503, "Service Unavailable")
+
+    async def _serve(
+        self, event: WebSocketEvent, context: LambdaContext | None, timeout: float
+    ) -> LambdaResponse:
+        if event.type is EventType.CONNECT:
+            return await self._connect(event, context, timeout)
+        record = self.backend.load(event.connection_id)
+        if record is None:
+            return await self._unknown(event)
+        if event.type is EventType.MESSAGE:
+            return await self._message(event, record, context, timeout)
+        return await self._disconnect(event, record, context, timeout)
 
     def _connections(self, event: WebSocketEvent) -> ConnectionsClient:
         endpoint = self.config.api_gateway_endpoint_url or configured_endpoint_url() or event.endpoint_url
@@ -109,6 +116,12 @@ class WebSocketLifecycle:
         if end is SessionEnd.TIMED_OUT:
             logger.error("The app did not answer CONNECT of %s within %.1fs", event.connection_id, timeout)
             return _reply(504, "Gateway Timeout")
+        if cycle.denial is not None and cycle.denial.status < 400:
+            logger.error(
+                "A denial of CONNECT must have an error status, not %d: refusing with 403",
+                cycle.denial.status,
+            )
+            return _reply(403, "Forbidden")
         if cycle.denial is not None:
             body = bytes(cycle.denial.body).decode("utf-8", "replace")
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in cycle.denial.headers}
@@ -140,7 +153,8 @@ class WebSocketLifecycle:
             nonlocal gone
             if gone:
                 return
-            if not connections.post(event.connection_id, data):
+            # In a thread, so a slow @connections call cannot stall the event's deadline.
+            if not await asyncio.to_thread(connections.post, event.connection_id, data):
                 gone = True
 
         cycle, state = await self._replay(event, record, context, timeout, message=message, deliver=post)
@@ -149,9 +163,9 @@ class WebSocketLifecycle:
             self.backend.delete(event.connection_id)
             return _reply(200)
         if cycle.state is WebSocketCycleState.CLOSED:
-            connections.delete(event.connection_id)
             self.backend.delete(event.connection_id)
-        elif state is not None and state != record.state:
+            await asyncio.to_thread(connections.delete, event.connection_id)
+        elif state is not None and _encoded(state) != _encoded(record.state):
             self.backend.save(ConnectionRecord(record.connection_id, record.scope, state, record.expires_at))
         return self._session_reply(event, cycle, timeout)
 
@@ -180,12 +194,16 @@ class WebSocketLifecycle:
         message: Message,
         deliver: Deliver | None,
     ) -> tuple[WebSocketCycle, dict[str, Any] | None]:
-        state = {**self.lifespan_state, **record.state}
+        # A copy of the stored state, so changes the app makes in place are seen as changes.
+        state = {**self.lifespan_state, **json.loads(_encoded(record.state))}
         cycle = WebSocketCycle(event.scope(record.scope, context, state), [message], deliver, replay=True)
         await cycle.run(self.app, timeout)
         return cycle, self._connection_state(state)
 
     def _session_reply(self, event: WebSocketEvent, cycle: WebSocketCycle, timeout: float) -> LambdaResponse:
+        if cycle.end is SessionEnd.RAISED and _is_disconnect_signal(event, cycle.error):
+            logger.debug("The app ended DISCONNECT of %s by raising its close code", event.connection_id)
+            return _reply(200)
         if cycle.end is SessionEnd.RAISED:
             logger.error(
                 "The app raised during %s of %s",
@@ -204,28 +222,54 @@ class WebSocketLifecycle:
             return _reply(504, "Gateway Timeout")
         return _reply(200)
 
-    def _unknown(self, event: WebSocketEvent) -> LambdaResponse:
+    async def _unknown(self, event: WebSocketEvent) -> LambdaResponse:
         """A MESSAGE or DISCONNECT for a connection the store does not know (lost or expired)."""
         logger.warning("No record of connection %s for %s", event.connection_id, event.type)
         if event.type is EventType.MESSAGE:
             # The client could never be served again: closing it lets it reconnect and start anew.
-            self._connections(event).delete(event.connection_id)
+            await asyncio.to_thread(self._connections(event).delete, event.connection_id)
             return _reply(410, "Gone")
         return _reply(200)
 
     def _connection_state(self, state: dict[str, Any]) -> dict[str, Any] | None:
         """The per-connection part of a session's state, or None when it cannot be stored.
 
-        Lifespan state is never persisted; what the app added or replaced is.
+        Lifespan state is never persisted; what the app added or replaced is, when each value is
+        JSON that reads back as written and the whole fits in MAX_STATE_BYTES. A key that breaks
+        the rule is left out and named in the log (its value never is: it may be a secret).
         """
-        own = {
-            key: value
-            for key, value in state.items()
-            if key not in self.lifespan_state or self.lifespan_state[key] is not value
-        }
-        try:
-            json.dumps(own)
-        except (TypeError, ValueError) as exc:
-            logger.error("Per-connection state must hold JSON values only; not persisted: %s", exc)
+        own: dict[str, Any] = {}
+        for key, value in state.items():
+            if key in self.lifespan_state and self.lifespan_state[key] is value:
+                continue
+            try:
+                faithful = json.loads(_encoded({key: value})) == {key: value}
+            except (TypeError, ValueError):
+                faithful = False
+            if faithful:
+                own[key] = value
+            else:
+                logger.error(
+                    "Per-connection state %r is not a JSON value that reads back the same; not stored", key
+                )
+        size = len(_encoded(own))
+        if size > MAX_STATE_BYTES:
+            logger.error("Per-connection state of %d bytes exceeds %d; not stored", size, MAX_STATE_BYTES)
             return None
         return own
+
+
+def _encoded(state: dict[str, Any]) -> str:
+    return json.dumps(state, allow_nan=False, sort_keys=True, separators=(",", ":"))
+
+
+def _is_disconnect_signal(event: WebSocketEvent, error: BaseException | None) -> bool:
+    """True for an exception that only says "the client left" at DISCONNECT.
+
+    FastAPI's documented echo lets Starlette's WebSocketDisconnect escape; it carries the close
+    code the app was given, and is how such an app ends, not a failure.
+    """
+    if event.type is not EventType.DISCONNECT or error is None:
+        return False
+    code: object = getattr(error, "code", None)
+    return bool(code == event.disconnected()["code"])

@@ -48,8 +48,9 @@ class LifespanCycle:
         """True while the app's startup has completed and its shutdown has not run."""
         return self.state is LifespanCycleState.STARTED
 
-    async def startup(self) -> None:
-        """Run the app's startup; raise LifespanError when it fails or is required but missing."""
+    async def startup(self, timeout: float) -> None:
+        """Run the app's startup within `timeout` seconds; raise LifespanError when it fails,
+        takes longer, or is required (mode "on") but missing."""
         if self.mode == "off":
             self.state = LifespanCycleState.UNSUPPORTED
             return
@@ -59,22 +60,27 @@ class LifespanCycle:
             "state": self.app_state,
         }
         self._task = asyncio.ensure_future(self.app(scope, self.receive, self.send))
-        await self._exchange({"type": "lifespan.startup"}, "startup")
+        await self._exchange({"type": "lifespan.startup"}, "startup", timeout)
 
-    async def shutdown(self) -> None:
-        """Run the app's shutdown, if its startup completed."""
+    async def shutdown(self, timeout: float = 10.0) -> None:
+        """Run the app's shutdown within `timeout` seconds, if its startup completed."""
         if self.state is not LifespanCycleState.STARTED:
             return
-        await self._exchange({"type": "lifespan.shutdown"}, "shutdown")
+        await self._exchange({"type": "lifespan.shutdown"}, "shutdown", timeout)
         self.state = LifespanCycleState.STOPPED
 
-    async def _exchange(self, message: Message, phase: str) -> None:
+    async def _exchange(self, message: Message, phase: str, timeout: float) -> None:
         assert self._task is not None
         self._answered.clear()
         await self._inbox.put(message)
         answered = asyncio.ensure_future(self._answered.wait())
-        await asyncio.wait({self._task, answered}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {self._task, answered}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
         answered.cancel()
+        if not done:
+            self.state = LifespanCycleState.FAILED
+            raise LifespanError(f"The app's lifespan {phase} did not finish within {timeout:.1f}s")
         kind = self._answer.get("type", "")
         if kind == f"lifespan.{phase}.complete":
             self.state = LifespanCycleState.STARTED
@@ -82,7 +88,7 @@ class LifespanCycle:
         if kind == f"lifespan.{phase}.failed":
             self.state = LifespanCycleState.FAILED
             raise LifespanError(f"The app's lifespan {phase} failed: {self._answer.get('message', '')}")
-        error = self._task.exception() if self._task.done() else None
+        error = self._task.exception() if self._task.done() and not self._task.cancelled() else None
         if phase == "startup" and self.mode == "auto":
             # Most apps without a lifespan handler raise on the unknown scope type: that means "no lifespan".
             logger.info("The app does not support lifespan (%s); continuing without it", error)

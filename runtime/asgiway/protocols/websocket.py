@@ -25,13 +25,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import NoReturn
 
+from asgiway.protocols.bounded import SessionEnd, run_bounded
 from asgiway.types import ASGIApp, Headers, Message, Scope
 
 logger = logging.getLogger("asgiway")
-
-#: How long an app that was told its session is over may take to unwind (finally blocks,
-#: Starlette's `on_disconnect`) before the event is answered without it.
-UNWIND_SECONDS = 2.0
 
 Deliver = Callable[[str | bytes], Awaitable[None]]
 
@@ -49,15 +46,6 @@ class WebSocketCycleState(enum.Enum):
     RESPONDING = "responding"
     CONNECTED = "connected"
     CLOSED = "closed"
-
-
-class SessionEnd(enum.Enum):
-    """Why the app's session for this event ended."""
-
-    RETURNED = "returned"
-    WAITING = "waiting"  # the app waits for input this event cannot give: the normal end
-    RAISED = "raised"
-    TIMED_OUT = "timed out"
 
 
 @dataclass
@@ -100,31 +88,11 @@ class WebSocketCycle:
         self._waiting = asyncio.Event()
 
     async def run(self, app: ASGIApp, timeout: float) -> SessionEnd:
-        """Run the app until its session ends, within `timeout` seconds; say why it ended."""
-        app_task = asyncio.ensure_future(app(self.scope, self.receive, self.send))
-        waiting = asyncio.ensure_future(self._waiting.wait())
-        try:
-            done, _ = await asyncio.wait(
-                {app_task, waiting}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            waiting.cancel()
-        if app_task in done:
-            self.error = app_task.exception()
-            self.end = SessionEnd.RAISED if self.error else SessionEnd.RETURNED
-        else:
-            self.end = SessionEnd.WAITING if waiting in done else SessionEnd.TIMED_OUT
-            await self._unwind(app_task)
+        """Run the app until its session ends, all within `timeout` seconds; say why it ended."""
+        self.end, self.error = await run_bounded(
+            app(self.scope, self.receive, self.send), timeout, self._waiting
+        )
         return self.end
-
-    async def _unwind(self, app_task: asyncio.Future[None]) -> None:
-        app_task.cancel()
-        done, _ = await asyncio.wait({app_task}, timeout=UNWIND_SECONDS)
-        if not done:
-            logger.warning("The app did not unwind within %ss of its session's end", UNWIND_SECONDS)
-        elif not app_task.cancelled() and app_task.exception() is not None:
-            self.error = app_task.exception()
-            self.end = SessionEnd.RAISED
 
     async def receive(self) -> Message:
         """The next message of this event; when none is left, wait until the session is ended."""

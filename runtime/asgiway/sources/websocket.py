@@ -145,7 +145,8 @@ class WebSocketEvent:
         path = stored["path"]
         scope: Scope = {
             "type": "websocket",
-            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            # 2.3, not 2.4: a send to a client that has left is dropped rather than raising OSError.
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
             "http_version": "1.1",
             "scheme": "wss",
             "path": path,
