@@ -13,7 +13,6 @@ The record (scope and per-connection state) is stored only once the app accepted
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -29,12 +28,10 @@ from asgiway.exceptions import BackendError
 from asgiway.protocols.bounded import SessionEnd
 from asgiway.protocols.websocket import Deliver, WebSocketCycle, WebSocketCycleState
 from asgiway.sources.websocket import EventType, MalformedEventError, WebSocketEvent
+from asgiway.state import encoded, persistable, session_state
 from asgiway.types import AdapterConfig, ASGIApp, LambdaContext, LambdaResponse, Message
 
 logger = logging.getLogger("asgiway")
-
-#: The most per-connection state kept, JSON-encoded: stores cap a record (DynamoDB at 400 KB).
-MAX_STATE_BYTES = 64 * 1024
 
 
 def _reply(status: int, body: str = "", headers: Mapping[str, str] | None = None) -> LambdaResponse:
@@ -131,7 +128,7 @@ class WebSocketLifecycle:
                 logger.warning("The app neither accepted nor closed CONNECT of %s", event.connection_id)
             return _reply(403, "Forbidden")
         self.backend.save(
-            ConnectionRecord(event.connection_id, stored_scope, self._connection_state(state) or {})
+            ConnectionRecord(event.connection_id, stored_scope, persistable(state, self.lifespan_state) or {})
         )
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in cycle.accept_headers}
         if cycle.accept_subprotocol:
@@ -165,7 +162,7 @@ class WebSocketLifecycle:
         if cycle.state is WebSocketCycleState.CLOSED:
             self.backend.delete(event.connection_id)
             await asyncio.to_thread(connections.delete, event.connection_id)
-        elif state is not None and _encoded(state) != _encoded(record.state):
+        elif state is not None and encoded(state) != encoded(record.state):
             self.backend.save(ConnectionRecord(record.connection_id, record.scope, state, record.expires_at))
         return self._session_reply(event, cycle, timeout)
 
@@ -194,11 +191,10 @@ class WebSocketLifecycle:
         message: Message,
         deliver: Deliver | None,
     ) -> tuple[WebSocketCycle, dict[str, Any] | None]:
-        # A copy of the stored state, so changes the app makes in place are seen as changes.
-        state = {**self.lifespan_state, **json.loads(_encoded(record.state))}
+        state = session_state(record.state, self.lifespan_state)
         cycle = WebSocketCycle(event.scope(record.scope, context, state), [message], deliver, replay=True)
         await cycle.run(self.app, timeout)
-        return cycle, self._connection_state(state)
+        return cycle, persistable(state, self.lifespan_state)
 
     def _session_reply(self, event: WebSocketEvent, cycle: WebSocketCycle, timeout: float) -> LambdaResponse:
         if cycle.end is SessionEnd.RAISED and _is_disconnect_signal(event, cycle.error):
@@ -230,37 +226,6 @@ class WebSocketLifecycle:
             await asyncio.to_thread(self._connections(event).delete, event.connection_id)
             return _reply(410, "Gone")
         return _reply(200)
-
-    def _connection_state(self, state: dict[str, Any]) -> dict[str, Any] | None:
-        """The per-connection part of a session's state, or None when it cannot be stored.
-
-        Lifespan state is never persisted; what the app added or replaced is, when each value is
-        JSON that reads back as written and the whole fits in MAX_STATE_BYTES. A key that breaks
-        the rule is left out and named in the log (its value never is: it may be a secret).
-        """
-        own: dict[str, Any] = {}
-        for key, value in state.items():
-            if key in self.lifespan_state and self.lifespan_state[key] is value:
-                continue
-            try:
-                faithful = json.loads(_encoded({key: value})) == {key: value}
-            except (TypeError, ValueError):
-                faithful = False
-            if faithful:
-                own[key] = value
-            else:
-                logger.error(
-                    "Per-connection state %r is not a JSON value that reads back the same; not stored", key
-                )
-        size = len(_encoded(own))
-        if size > MAX_STATE_BYTES:
-            logger.error("Per-connection state of %d bytes exceeds %d; not stored", size, MAX_STATE_BYTES)
-            return None
-        return own
-
-
-def _encoded(state: dict[str, Any]) -> str:
-    return json.dumps(state, allow_nan=False, sort_keys=True, separators=(",", ":"))
 
 
 def _is_disconnect_signal(event: WebSocketEvent, error: BaseException | None) -> bool:
