@@ -29,6 +29,12 @@ ENTRY_POINT_GROUP = "asgiway.backends"
 #: The backends asgiway ships, as "module:Class", imported on first use.
 _BUILTIN_BACKENDS = {
     "sqlite": "asgiway.backends.sqlite:SQLiteBackend",
+    "postgresql": "asgiway.backends.postgresql:PostgreSQLBackend",
+    "postgres": "asgiway.backends.postgresql:PostgreSQLBackend",
+    "redis": "asgiway.backends.redis:RedisBackend",
+    "rediss": "asgiway.backends.redis:RedisBackend",
+    "dynamodb": "asgiway.backends.dynamodb:DynamoDBBackend",
+    "s3": "asgiway.backends.s3:S3Backend",
 }
 
 AnyBackend = TypeVar("AnyBackend", bound=Backend)
