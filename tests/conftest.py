@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from asgiway.testing import ConnectionsApiDouble
 from tests.support.services import MotoServer
 
 # --- Real AWS event payloads (see SOURCES.md beside them) -------------------------------------
@@ -47,12 +48,27 @@ def moto_server() -> Iterator[MotoServer]:
     server.stop()
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def aws_test_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    """moto accepts any key pair; boto3 must find one and a region without touching ~/.aws."""
+    """boto3 signs every call; tests talk only to loopback (moto, the @connections double), so any
+    key pair will do, and nothing may come from ~/.aws or a developer's own endpoint settings."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    for name in (
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI",
+    ):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def connections_api() -> Iterator[ConnectionsApiDouble]:
+    """The loopback @connections stand-in, recording every call."""
+    with ConnectionsApiDouble() as double:
+        yield double

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from asgiway.backends import Backend, ConnectionRecord, from_dsn
+from asgiway.backends import Backend, ConnectionRecord
 from tests.support import stores
 
 
@@ -34,7 +34,7 @@ class BackendCase:
 
 
 CASES = [
-    BackendCase("sqlite", lambda tmp, _, __: from_dsn(f"sqlite://{tmp}/store.db"), "_create_tables"),
+    BackendCase("sqlite", stores.sqlite, "_create_tables"),
     BackendCase("postgresql", stores.postgresql, "_create_tables", stores.drop_postgresql_schema),
     BackendCase("redis", stores.redis, clean=stores.drop_redis_keys),
     BackendCase("dynamodb", stores.dynamodb),

@@ -1,11 +1,12 @@
-"""How the conformance suite reaches each backend's store, one test's worth at a time.
+"""How tests reach each backend's store, one test's worth at a time.
 
-Each function builds a backend from a dsn, as a user would, on a store of its own for the
-token: a PostgreSQL schema, a Redis key prefix, a DynamoDB table, an S3 bucket.
+Each store gets a dsn of its own for the token, written as a user would write it: a PostgreSQL
+schema, a Redis key prefix, a DynamoDB table, an S3 bucket, a sqlite file.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,8 +23,15 @@ from tests.support.services import (
     require,
 )
 
+#: Builds a dsn from (a fresh temporary directory, a unique token, the test's request).
+DsnMaker = Callable[[Path, str, pytest.FixtureRequest], str]
 
-def postgresql(tmp: Path, token: str, request: pytest.FixtureRequest) -> Backend:
+
+def sqlite_dsn(tmp: Path, token: str, request: pytest.FixtureRequest) -> str:
+    return f"sqlite://{tmp}/store.db"
+
+
+def postgresql_dsn(tmp: Path, token: str, request: pytest.FixtureRequest) -> str:
     require(listening(POSTGRES_HOST, POSTGRES_PORT), f"PostgreSQL on {POSTGRES_HOST}:{POSTGRES_PORT}")
     import psycopg2
 
@@ -32,7 +40,7 @@ def postgresql(tmp: Path, token: str, request: pytest.FixtureRequest) -> Backend
     with connection.cursor() as cursor:
         cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "t_{token}"')
     connection.close()
-    return from_dsn(postgres_dsn(f"t_{token}"))
+    return postgres_dsn(f"t_{token}")
 
 
 def drop_postgresql_schema(token: str) -> None:
@@ -45,13 +53,9 @@ def drop_postgresql_schema(token: str) -> None:
     connection.close()
 
 
-def redis_dsn(token: str) -> str:
-    return f"redis://{REDIS_HOST}:{REDIS_PORT}/0?key_prefix=t_{token}:"
-
-
-def redis(tmp: Path, token: str, request: pytest.FixtureRequest) -> Backend:
+def redis_dsn(tmp: Path, token: str, request: pytest.FixtureRequest) -> str:
     require(listening(REDIS_HOST, REDIS_PORT), f"Redis on {REDIS_HOST}:{REDIS_PORT}")
-    return from_dsn(redis_dsn(token))
+    return f"redis://{REDIS_HOST}:{REDIS_PORT}/0?key_prefix=t_{token}:"
 
 
 def drop_redis_keys(token: str) -> None:
@@ -65,16 +69,26 @@ def drop_redis_keys(token: str) -> None:
 
 
 def _moto(request: pytest.FixtureRequest) -> MotoServer:
-    request.getfixturevalue("aws_test_credentials")
     server: MotoServer = request.getfixturevalue("moto_server")
     return server
 
 
-def dynamodb(tmp: Path, token: str, request: pytest.FixtureRequest) -> Backend:
-    server = _moto(request)
-    return from_dsn(f"dynamodb://T_{token}?create=true&region=us-east-1&endpoint_url={server.endpoint_url}")
+def dynamodb_dsn(tmp: Path, token: str, request: pytest.FixtureRequest) -> str:
+    endpoint = _moto(request).endpoint_url
+    return f"dynamodb://T_{token}?create=true&region=us-east-1&endpoint_url={endpoint}"
 
 
-def s3(tmp: Path, token: str, request: pytest.FixtureRequest) -> Backend:
-    server = _moto(request)
-    return from_dsn(f"s3://t-{token}/connections/?create=true&region=us-east-1&endpoint_url={server.endpoint_url}")
+def s3_dsn(tmp: Path, token: str, request: pytest.FixtureRequest) -> str:
+    endpoint = _moto(request).endpoint_url
+    return f"s3://t-{token}/connections/?create=true&region=us-east-1&endpoint_url={endpoint}"
+
+
+def _backend(dsn: DsnMaker) -> Callable[[Path, str, pytest.FixtureRequest], Backend]:
+    return lambda tmp, token, request: from_dsn(dsn(tmp, token, request))
+
+
+sqlite = _backend(sqlite_dsn)
+postgresql = _backend(postgresql_dsn)
+redis = _backend(redis_dsn)
+dynamodb = _backend(dynamodb_dsn)
+s3 = _backend(s3_dsn)
