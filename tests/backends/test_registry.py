@@ -160,8 +160,11 @@ def test_unknown_schemes_are_looked_up_in_entry_points(monkeypatch: pytest.Monke
 def test_entry_points_are_listed_as_installed(monkeypatch: pytest.MonkeyPatch) -> None:
     point = fake_entry_point("mongodb", "asgiway_mongo:Backend", MemoryBackend)
     monkeypatch.setattr(backends, "_entry_points", lambda: (point,))
-    with pytest.raises(ConfigurationError, match=r"\(installed: mongodb, sqlite\)"):
-        from_dsn("redis://h")
+    with pytest.raises(
+        ConfigurationError,
+        match=r"\(installed: dynamodb, mongodb, postgres, postgresql, redis, rediss, s3, sqlite\)",
+    ):
+        from_dsn("cassandra://h")
 
 
 def test_entry_point_that_fails_to_import(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -69,7 +69,7 @@ class MotoServer:
 
     @contextmanager
     def stopped(self) -> Iterator[None]:
-        """The server down for the block, then up again on the same port, its data lost."""
+        """The server down for the block, then up again on the same port (moto keeps its data)."""
         with self._lock:
             self.stop()
             try:

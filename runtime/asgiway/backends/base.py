@@ -8,6 +8,7 @@ expired one: API Gateway closes every connection after 2 hours at the latest.
 
 from __future__ import annotations
 
+import json
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -21,6 +22,11 @@ EXPIRY_MARGIN_SECONDS = 10 * 60
 RECORD_LIFETIME_SECONDS = MAX_CONNECTION_SECONDS + EXPIRY_MARGIN_SECONDS
 
 JSONObject = dict[str, Any]
+
+
+def dump_json(value: JSONObject) -> str:
+    """Compact, strict JSON (no NaN or Infinity), so that every store can hold what another holds."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,20 @@ class ConnectionRecord:
     @property
     def expired(self) -> bool:
         return self.expires_at <= time.time()
+
+    def document(self) -> str:
+        """The record as one JSON document, for stores that keep it whole (Redis, S3)."""
+        return dump_json({"scope": self.scope, "state": self.state, "expires_at": self.expires_at})
+
+    @classmethod
+    def from_document(cls, connection_id: str, document: str | bytes) -> ConnectionRecord:
+        stored = json.loads(document)
+        return cls(connection_id, stored["scope"], stored["state"], stored["expires_at"])
+
+    @classmethod
+    def from_columns(cls, connection_id: str, scope: str, state: str, expires_at: float) -> ConnectionRecord:
+        """The record from stores that keep scope and state apart, as JSON text (SQL, DynamoDB)."""
+        return cls(connection_id, json.loads(scope), json.loads(state), float(expires_at))
 
 
 class Backend(ABC):

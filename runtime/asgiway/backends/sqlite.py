@@ -7,16 +7,14 @@ anything between Lambda containers: deployed apps with more than one container u
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
-from asgiway.backends.base import RECORD_LIFETIME_SECONDS, Backend, ConnectionRecord
+from asgiway.backends.base import RECORD_LIFETIME_SECONDS, Backend, ConnectionRecord, dump_json
 from asgiway.backends.dsn import Dsn
 from asgiway.exceptions import BackendError, ConfigurationError
 
@@ -79,7 +77,7 @@ class SQLiteBackend(Backend):
         return "sqlite in-memory database" if self.path == MEMORY else f"sqlite file {self.path}"
 
     def save(self, record: ConnectionRecord) -> None:
-        scope, state = _dumps(record.scope), _dumps(record.state)
+        scope, state = dump_json(record.scope), dump_json(record.state)
         with self._transaction() as db:
             now = time.time()
             if time.monotonic() >= self._next_sweep:
@@ -100,12 +98,7 @@ class SQLiteBackend(Backend):
         if row is None:
             return None
         scope, state, expires_at = row
-        return ConnectionRecord(
-            connection_id=connection_id,
-            scope=json.loads(scope),
-            state=json.loads(state),
-            expires_at=expires_at,
-        )
+        return ConnectionRecord.from_columns(connection_id, scope, state, expires_at)
 
     def delete(self, connection_id: str) -> None:
         with self._transaction() as db:
@@ -240,8 +233,3 @@ class SQLiteBackend(Backend):
             self._connection.close()
             self._connection = None
         return BackendError(f"{self.describe()}: {exc}")
-
-
-def _dumps(value: dict[str, Any]) -> str:
-    # Strict JSON (no NaN) so that every backend can store what this one stores.
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
