@@ -1,0 +1,343 @@
+"""A network store shared by every Lambda container: Redis, Valkey or ElastiCache, through redis-py.
+
+Every key starts with the dsn's `key_prefix` (default `asgiway:`). Connection ids and room names
+are percent-encoded where they are part of a key, so that no id or room can reach another's key
+through a ':', nor act as a glob pattern (`*`, `?`, `[`) or a Cluster hash tag (`{}`); in sorted
+set members, which are plain values, they are stored as they are.
+
+    <prefix>c:<id>        string   the record as JSON, expiring (PXAT) at its `expires_at`
+    <prefix>connections   zset     every connection id, scored by its record's `expires_at`
+    <prefix>r:<room>      zset     the room's connection ids, scored by when the membership expires
+    <prefix>m:<id>        zset     the connection's room names, scored the same way
+
+Redis expires the record key itself, so no reader sees an expired record however long the store
+goes unswept, and reads also compare `expires_at` with this machine's clock. A membership lasts the
+record lifetime from its `join`, like the SQLite store's, and is visible only while the record is
+live: `members` intersects the room with the index (ZINTER, AGGREGATE MIN) and keeps the ids whose
+both scores are still ahead. Sorted sets are trimmed of expired members when written to, and each
+key expires when its last member does (PEXPIREAT NX, then GT), so an abandoned store empties
+itself. Listing never uses KEYS or SCAN.
+
+Writes of several keys go in one MULTI/EXEC, which Redis applies atomically; `delete` WATCHes the
+connection's room set while it reads it, so a `join` racing it retries the delete instead of
+leaving a membership behind. Every command is idempotent, so redis-py may safely resend one after
+a dropped connection.
+
+Needs Redis 7.0 or later (EXPIRE's NX and GT options), or any Valkey. ElastiCache Serverless
+always uses TLS (`rediss://`) and runs in cluster mode: only database 0, and a transaction, WATCH
+or ZINTER must keep to one hash slot (else CROSSSLOT). Put a hash tag in the prefix,
+`key_prefix={asgiway}:`, to keep every key of the store in one slot.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import quote
+
+from asgiway.backends.base import RECORD_LIFETIME_SECONDS, Backend, ConnectionRecord
+from asgiway.backends.dsn import Dsn, did_you_mean
+from asgiway.exceptions import BackendError, ConfigurationError
+
+if TYPE_CHECKING:
+    # An absolute import: the driver, not this module.
+    from redis import Redis
+    from redis.client import Pipeline
+
+DEFAULT_PORT = 6379
+DEFAULT_KEY_PREFIX = "asgiway:"
+#: redis-py would otherwise wait for a silent server until the Lambda function times out.
+DEFAULT_TIMEOUT_SECONDS = 5.0
+#: How often a command is resent after a dropped connection or a timeout, each time reconnecting.
+RETRIES = 2
+CLIENT_NAME = "asgiway"
+_CERT_REQS = ("none", "optional", "required")
+
+
+def _seconds(value: str) -> str | None:
+    try:
+        number = float(value)
+    except ValueError:
+        return "is not a number of seconds"
+    return None if math.isfinite(number) and number > 0 else "is not a positive number of seconds"
+
+
+def _cert_reqs(value: str) -> str | None:
+    return None if value in _CERT_REQS else f"is not one of {', '.join(_CERT_REQS)}"
+
+
+def _anything(value: str) -> str | None:
+    return None
+
+
+# Each checker returns what is wrong with a value, or None when it is fine.
+_PARAMETERS: dict[str, Callable[[str], str | None]] = {
+    "key_prefix": _anything,
+    "socket_timeout": _seconds,
+    "socket_connect_timeout": _seconds,
+    "ssl_cert_reqs": _cert_reqs,
+    "ssl_ca_certs": _anything,
+}
+_TLS_PARAMETERS = ("ssl_cert_reqs", "ssl_ca_certs")
+
+
+class RedisBackend(Backend):
+    """Connection records and room memberships in Redis keys under one prefix.
+
+    One redis-py client per backend, created on first use and kept across warm invocations. Threads
+    share it: its connection pool is thread-safe, lending each command or pipeline a connection of
+    its own, so the lock here guards only the client's creation and `close`. A connection the
+    server dropped (an idle timeout, a failover, CLIENT KILL) is replaced on the next command:
+    the pool checks a connection before lending it, and redis-py retries a command whose
+    connection breaks midway, up to `RETRIES` times.
+    """
+
+    schemes = ("redis", "rediss")
+
+    def __init__(
+        self,
+        host: str,
+        port: int = DEFAULT_PORT,
+        *,
+        database: int = 0,
+        username: str | None = None,
+        password: str | None = None,
+        tls: bool = False,
+        key_prefix: str = DEFAULT_KEY_PREFIX,
+        socket_timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        socket_connect_timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        ssl_cert_reqs: str = "required",
+        ssl_ca_certs: str | None = None,
+    ) -> None:
+        """`tls` is what `rediss://` asks for; `ssl_cert_reqs` and `ssl_ca_certs` apply only then
+        (a CA bundle file, for a server whose certificate no public CA signed)."""
+        self.host = host
+        self.port = port
+        self.database = database
+        self.username = username
+        self._password = password
+        self.tls = tls
+        self.key_prefix = key_prefix
+        self.socket_timeout = socket_timeout
+        self.socket_connect_timeout = socket_connect_timeout
+        self.ssl_cert_reqs = ssl_cert_reqs
+        self.ssl_ca_certs = ssl_ca_certs
+        self._lock = threading.Lock()
+        self._client: Redis | None = None
+
+    @classmethod
+    def from_dsn(cls, dsn: Dsn) -> RedisBackend:
+        if len(dsn.hosts) != 1 or not dsn.hosts[0][0]:  # only a Dsn built by hand, not by Dsn.parse
+            raise ConfigurationError(f"dsn {dsn.redacted!r} must name one redis host")
+        params = _checked(dsn)
+        timeouts = {
+            name: float(params[name])
+            for name in ("socket_timeout", "socket_connect_timeout")
+            if name in params
+        }
+        host, port = dsn.hosts[0]
+        return cls(
+            host,
+            port or DEFAULT_PORT,
+            database=int(dsn.database or 0),
+            username=dsn.username,
+            password=dsn.password,
+            tls=dsn.scheme == "rediss",
+            key_prefix=params.get("key_prefix", DEFAULT_KEY_PREFIX),
+            ssl_cert_reqs=params.get("ssl_cert_reqs", "required"),
+            ssl_ca_certs=params.get("ssl_ca_certs"),
+            **timeouts,
+        )
+
+    def describe(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme} {host}:{self.port}/{self.database} prefix {self.key_prefix!r}"
+
+    def save(self, record: ConnectionRecord) -> None:
+        payload = record.document()
+        with self._use() as client, client.pipeline() as pipe:
+            # An expires_at already past makes SET delete the key: the record is dead at once.
+            pipe.set(self._key("c", record.connection_id), payload, pxat=_milliseconds(record.expires_at))
+            _add(pipe, self._index_key, record.connection_id, record.expires_at)
+            pipe.execute()
+
+    def load(self, connection_id: str) -> ConnectionRecord | None:
+        with self._use() as client:
+            payload = client.get(self._key("c", connection_id))
+        if payload is None:
+            return None
+        loaded = ConnectionRecord.from_document(connection_id, payload)
+        # Redis expires the key by its own clock; this one may be ahead of it.
+        return None if loaded.expired else loaded
+
+    def delete(self, connection_id: str) -> None:
+        memberships = self._key("m", connection_id)
+
+        def remove(pipe: Pipeline) -> None:
+            # Watched, the pipeline runs this at once, before the MULTI.
+            rooms = cast(list[str], pipe.zrange(memberships, 0, -1))
+            pipe.multi()
+            for room in rooms:
+                pipe.zrem(self._key("r", room), connection_id)
+            pipe.delete(self._key("c", connection_id), memberships)
+            pipe.zrem(self._index_key, connection_id)
+
+        with self._use() as client:
+            client.transaction(remove, memberships)
+
+    def join(self, connection_id: str, room: str) -> None:
+        expires_at = time.time() + RECORD_LIFETIME_SECONDS
+        with self._use() as client, client.pipeline() as pipe:
+            _add(pipe, self._key("r", room), connection_id, expires_at)
+            _add(pipe, self._key("m", connection_id), room, expires_at)
+            pipe.execute()
+
+    def leave(self, connection_id: str, room: str) -> None:
+        with self._use() as client, client.pipeline() as pipe:
+            pipe.zrem(self._key("r", room), connection_id)
+            pipe.zrem(self._key("m", connection_id), room)
+            pipe.execute()
+
+    def members(self, room: str) -> list[str]:
+        with self._use() as client:
+            # An id in both sets, scored by the earlier of its membership's and its record's expiry.
+            scored = cast(
+                list[tuple[str, float]],
+                client.zinter([self._key("r", room), self._index_key], aggregate="MIN", withscores=True),
+            )
+        now = time.time()
+        return [connection_id for connection_id, expires_at in scored if expires_at > now]
+
+    def rooms(self, connection_id: str) -> list[str]:
+        now = time.time()
+        with self._use() as client, client.pipeline() as pipe:
+            pipe.zscore(self._index_key, connection_id)
+            pipe.zrangebyscore(self._key("m", connection_id), _after(now), "+inf")
+            expires_at, rooms = pipe.execute()
+        return cast(list[str], rooms) if expires_at is not None and expires_at > now else []
+
+    def connections(self) -> list[str]:
+        with self._use() as client:
+            return cast(list[str], client.zrangebyscore(self._index_key, _after(time.time()), "+inf"))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    @property
+    def _index_key(self) -> str:
+        return f"{self.key_prefix}connections"
+
+    def _key(self, kind: str, name: str) -> str:
+        # quote(safe="") leaves only letters, digits and "_.-~": no ':', glob character or brace.
+        return f"{self.key_prefix}{kind}:{quote(name, safe='')}"
+
+    @contextmanager
+    def _use(self) -> Iterator[Redis]:
+        """The client, with redis-py's errors turned into BackendError."""
+        client = self._connect()
+        from redis.exceptions import RedisError
+
+        try:
+            yield client
+        except RedisError as exc:
+            raise BackendError(self._message(exc)) from exc
+
+    def _connect(self) -> Redis:
+        """The client, created on first use; creating it opens no connection yet."""
+        with self._lock:
+            if self._client is None:
+                self._client = self._create_client()
+            return self._client
+
+    def _create_client(self) -> Redis:
+        try:
+            import redis
+        except ImportError:
+            raise ConfigurationError(
+                f"{self.describe()}: the redis driver is not installed; pip install 'asgiway[redis]'"
+            ) from None
+        from redis.backoff import ExponentialWithJitterBackoff
+        from redis.retry import Retry
+
+        tls: dict[str, Any] = {}
+        if self.tls:
+            tls = {
+                "ssl": True,
+                "ssl_cert_reqs": self.ssl_cert_reqs,
+                "ssl_ca_certs": self.ssl_ca_certs,
+                # Python's ssl refuses to check the host name of a certificate it does not verify.
+                "ssl_check_hostname": self.ssl_cert_reqs != "none",
+            }
+        return redis.Redis(
+            host=self.host,
+            port=self.port,
+            db=self.database,
+            username=self.username,
+            password=self._password,
+            socket_timeout=self.socket_timeout,
+            socket_connect_timeout=self.socket_connect_timeout,
+            retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), RETRIES),
+            retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+            client_name=CLIENT_NAME,
+            # RESP2, which every server speaks and whose replies redis-py shapes alike from version 5
+            # on. (redis-py 8 defaults to RESP3, whose HELLO AUTH lets any password into a server
+            # without one, where RESP2's AUTH says the configuration is wrong.)
+            protocol=2,
+            # Replies are str, not bytes: this module's casts rely on it, which redis-py cannot type.
+            decode_responses=True,
+            **tls,
+        )
+
+    def _message(self, exc: Exception) -> str:
+        # redis-py's messages name the host and port but not the password; be sure of it.
+        detail = str(exc)
+        if self._password:
+            detail = detail.replace(self._password, "***")
+        return f"{self.describe()}: {detail}"
+
+
+def _checked(dsn: Dsn) -> Mapping[str, str]:
+    """The dsn's query parameters, each known to this backend and valid."""
+    known = sorted(_PARAMETERS)
+    for name, value in dsn.params.items():
+        check = _PARAMETERS.get(name)
+        if check is None:
+            raise ConfigurationError(
+                f"dsn {dsn.redacted!r}: query parameter {name!r} is not one of {', '.join(known)}"
+                f"{did_you_mean(name, known)}"
+            )
+        problem = check(value)
+        if problem:
+            raise ConfigurationError(f"dsn {dsn.redacted!r}: {name} {value!r} {problem}")
+        if name in _TLS_PARAMETERS and dsn.scheme != "rediss":
+            raise ConfigurationError(f"dsn {dsn.redacted!r}: {name} applies only to rediss:// (TLS)")
+    return dsn.params
+
+
+def _add(pipe: Pipeline, key: str, member: str, expires_at: float) -> None:
+    """Queue: add `member` to the sorted set at `key` scored by `expires_at`, drop the members
+    already expired, and make the key expire with its last member."""
+    pipe.zadd(key, {member: expires_at})
+    pipe.zremrangebyscore(key, "-inf", time.time())
+    deadline = _milliseconds(expires_at)
+    # NX gives a new key its expiry; GT pushes an existing one later, never earlier.
+    pipe.pexpireat(key, deadline, nx=True)
+    pipe.pexpireat(key, deadline, gt=True)
+
+
+def _milliseconds(unix_time: float) -> int:
+    # Rounded up, so that Redis never drops a record that `expires_at` still calls live.
+    return math.ceil(unix_time * 1000)
+
+
+def _after(unix_time: float) -> str:
+    """A ZRANGEBYSCORE bound: scores greater than `unix_time`, not equal to it."""
+    return f"({unix_time!r}"
