@@ -1,0 +1,294 @@
+"""The S3 store beyond the conformance suite: its bucket check, key layout, expiry and errors.
+
+Every test talks to moto in server mode over real HTTP, in a bucket of its own, and looks at the
+bucket directly with a plain boto3 client to see what the backend really wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+
+from asgiway.backends import ConnectionRecord, from_dsn
+from asgiway.backends import s3 as s3_module
+from asgiway.backends.s3 import S3Backend, lifecycle_rule
+from asgiway.exceptions import BackendError
+from tests.support.services import MotoServer
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+PREFIX = "connections/"
+
+
+@pytest.fixture
+def bucket() -> str:
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def s3(moto_server: MotoServer) -> S3Client:
+    """A plain client on moto, to look behind the backend's back."""
+    return boto3.session.Session().client(
+        "s3", region_name="us-east-1", endpoint_url=moto_server.endpoint_url
+    )
+
+
+def s3_backend(
+    moto_server: MotoServer, bucket: str, *, create: bool = True, region: str = "us-east-1"
+) -> S3Backend:
+    query = f"region={region}&endpoint_url={moto_server.endpoint_url}" + ("&create=true" if create else "")
+    backend = from_dsn(f"s3://{bucket}/{PREFIX}?{query}")
+    assert isinstance(backend, S3Backend)
+    return backend
+
+
+@pytest.fixture
+def backend(moto_server: MotoServer, bucket: str) -> Iterator[S3Backend]:
+    made = s3_backend(moto_server, bucket)
+    yield made
+    made.close()
+
+
+def record(connection_id: str, *, expires_in: float = 3600.0, **state: Any) -> ConnectionRecord:
+    return ConnectionRecord(
+        connection_id, {"type": "websocket", "path": "/ws"}, state, time.time() + expires_in
+    )
+
+
+def all_keys(s3: S3Client, bucket: str) -> list[str]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+def calls_to(backend: S3Backend, operation: str) -> list[str]:
+    """Records each later call of the S3 `operation` the backend makes (connecting it first)."""
+    calls: list[str] = []
+    client = backend._connect()
+    client.meta.events.register(f"before-call.s3.{operation}", lambda **_: calls.append(operation))
+    return calls
+
+
+# Setup
+
+
+def test_a_missing_bucket_says_what_to_create(moto_server: MotoServer, bucket: str, s3: S3Client) -> None:
+    backend = s3_backend(moto_server, bucket, create=False)  # builds without contacting S3
+    with pytest.raises(BackendError) as raised:
+        backend.load("conn-1")
+    message = str(raised.value)
+    assert f"s3 bucket {bucket} prefix 'connections/' in us-east-1" in message
+    assert f"Create bucket {bucket!r} in us-east-1" in message
+    assert "lifecycle rule that expires objects under prefix 'connections/' after 1 day" in message
+    assert "create=true" in message
+    # The failed check is not remembered: once the bucket is there, the same object works.
+    s3.create_bucket(Bucket=bucket)
+    assert backend.load("conn-1") is None
+    backend.close()
+
+
+def test_create_true_makes_the_bucket_in_its_region_with_the_lifecycle_rule(
+    moto_server: MotoServer, bucket: str, s3: S3Client
+) -> None:
+    backend = s3_backend(moto_server, bucket, region="eu-west-1")
+    backend.save(record("conn-1"))
+    assert s3.get_bucket_location(Bucket=bucket)["LocationConstraint"] == "eu-west-1"
+    (rule,) = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    expected = lifecycle_rule(PREFIX)
+    assert (rule["ID"], rule["Status"]) == (expected["ID"], "Enabled")
+    assert rule["Filter"] == {"Prefix": PREFIX}
+    assert rule["Expiration"] == {"Days": 1}
+    backend.close()
+
+
+def test_the_bucket_is_checked_once(backend: S3Backend) -> None:
+    head_buckets = calls_to(backend, "HeadBucket")
+    for i in range(3):
+        backend.save(record(f"c{i}"))
+        backend.join(f"c{i}", "lobby")
+        backend.members("lobby")
+        backend.rooms(f"c{i}")
+        backend.connections()
+        backend.leave(f"c{i}", "lobby")
+        backend.delete(f"c{i}")
+    assert head_buckets == []
+
+
+def test_a_bucket_deleted_under_the_backend_is_made_again(
+    backend: S3Backend, bucket: str, s3: S3Client
+) -> None:
+    backend.save(record("conn-1"))
+    s3.delete_object(Bucket=bucket, Key=f"{PREFIX}records/conn-1")
+    s3.delete_bucket(Bucket=bucket)
+    with pytest.raises(BackendError, match="the bucket does not exist"):
+        backend.save(record("conn-1"))
+    backend.save(record("conn-1"))  # checked again, and create=true makes it
+    assert backend.load("conn-1") is not None
+
+
+def test_describe() -> None:
+    backend = from_dsn("s3://t-x/connections/?region=us-east-1&endpoint_url=http://127.0.0.1:9")
+    assert (
+        backend.describe() == "s3 bucket t-x prefix 'connections/' in us-east-1 (endpoint http://127.0.0.1:9)"
+    )
+    assert from_dsn("s3://t-x").describe() == "s3 bucket t-x prefix '' in the AWS environment's region"
+
+
+# Keys and expiry
+
+
+def test_key_layout(backend: S3Backend, bucket: str, s3: S3Client) -> None:
+    backend.save(record("Aa0="))
+    backend.join("Aa0=", "lobby")
+    assert sorted(all_keys(s3, bucket)) == [
+        f"{PREFIX}members/lobby/Aa0%3D",
+        f"{PREFIX}records/Aa0%3D",
+        f"{PREFIX}rooms/Aa0%3D/lobby",
+    ]
+
+
+ESCAPES = ["..", ".", "a/b", "../../x", "/", "%2E%2E", "%41", "A", "a%2Fb", "ünï/..", "~"]
+
+
+def test_ids_and_rooms_stay_inside_the_prefix_and_apart(
+    backend: S3Backend, bucket: str, s3: S3Client
+) -> None:
+    for name in ESCAPES:
+        backend.save(record(name, name=name))
+        backend.join(name, name)
+    keys = all_keys(s3, bucket)
+    assert len(keys) == 3 * len(ESCAPES)  # no two names share a key
+    for key in keys:
+        assert key.startswith(PREFIX)
+        assert not {".", ".."} & set(key.split("/")), key
+        assert len(key.split("/")) in (3, 4), key  # no name adds a level
+    for name in ESCAPES:
+        loaded = backend.load(name)
+        assert loaded is not None
+        assert loaded.state == {"name": name}
+        assert backend.members(name) == [name]
+        assert backend.rooms(name) == [name]
+    assert sorted(backend.connections()) == sorted(ESCAPES)
+
+
+def test_an_expired_record_is_invisible_though_its_object_remains(
+    backend: S3Backend, bucket: str, s3: S3Client
+) -> None:
+    backend.save(record("old", expires_in=-1))
+    backend.join("old", "lobby")
+    # S3 removes nothing before the lifecycle rule's day is up: the object is still there.
+    s3.head_object(Bucket=bucket, Key=f"{PREFIX}records/old")
+    assert backend.load("old") is None
+    assert backend.connections() == []
+    assert backend.members("lobby") == []
+    assert backend.rooms("old") == []
+
+
+def test_a_record_carries_its_expiry_in_metadata_and_expires(
+    backend: S3Backend, bucket: str, s3: S3Client
+) -> None:
+    saved = record("conn-1", user="ada")
+    backend.save(saved)
+    head = s3.head_object(Bucket=bucket, Key=f"{PREFIX}records/conn-1")
+    assert float(head["Metadata"]["expires-at"]) == saved.expires_at
+    expires = parsedate_to_datetime(head["ResponseMetadata"]["HTTPHeaders"]["expires"])
+    assert expires.timestamp() == int(saved.expires_at)
+    assert head["ContentType"] == "application/json"
+    body = s3.get_object(Bucket=bucket, Key=f"{PREFIX}records/conn-1")["Body"].read()
+    assert json.loads(body) == {
+        "scope": saved.scope,
+        "state": {"user": "ada"},
+        "expires_at": saved.expires_at,
+    }
+
+
+def test_delete_removes_everything_in_batches(
+    backend: S3Backend, bucket: str, s3: S3Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(s3_module, "_DELETE_BATCH", 3)
+    backend.save(record("conn-1"))
+    for room in ("a", "b", "c", "d"):
+        backend.join("conn-1", room)
+    batches = calls_to(backend, "DeleteObjects")
+    backend.delete("conn-1")
+    assert len(batches) == 3  # 1 record + 4 members/ + 4 rooms/ markers, 3 at a time
+    assert all_keys(s3, bucket) == []
+
+
+# Errors and recovery
+
+
+def test_an_unreachable_endpoint_fails_fast_at_first_use() -> None:
+    backend = from_dsn("s3://t-x/connections/?region=us-east-1&endpoint_url=http://127.0.0.1:1")
+    started = time.monotonic()
+    with pytest.raises(BackendError, match="cannot reach S3") as raised:
+        backend.save(record("conn-1"))
+    assert time.monotonic() - started < 10
+    message = str(raised.value)
+    assert "s3 bucket t-x prefix 'connections/' in us-east-1 (endpoint http://127.0.0.1:1)" in message
+    backend.close()
+
+
+class _DenyEverything(BaseHTTPRequestHandler):
+    """Answers like S3 to a caller without permission: 403 AccessDenied."""
+
+    def _deny(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+        self.send_response(403)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_HEAD = do_GET = do_PUT = do_POST = do_DELETE = _deny
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def denying_endpoint() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _DenyEverything)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_access_denied_names_the_store_and_the_permissions(denying_endpoint: str) -> None:
+    backend = from_dsn(f"s3://t-x/connections/?region=eu-west-1&endpoint_url={denying_endpoint}")
+    with pytest.raises(BackendError, match="access denied") as raised:
+        backend.load("conn-1")
+    message = str(raised.value)
+    assert f"s3 bucket t-x prefix 'connections/' in eu-west-1 (endpoint {denying_endpoint})" in message
+    assert "s3:ListBucket" in message
+    assert "arn:aws:s3:::t-x/connections/*" in message
+    backend.close()
+
+
+def test_the_same_backend_recovers_after_s3_was_down(backend: S3Backend, moto_server: MotoServer) -> None:
+    backend.save(record("before"))
+    head_buckets = calls_to(backend, "HeadBucket")
+    with moto_server.stopped():
+        started = time.monotonic()
+        with pytest.raises(BackendError, match="cannot reach S3") as raised:
+            backend.load("before")
+        assert time.monotonic() - started < 10
+        assert moto_server.endpoint_url in str(raised.value)
+    # moto may come back without the bucket: the outage made the next call check it again, and
+    # create=true makes it if it is gone.
+    backend.save(record("after"))
+    assert backend.load("after") is not None
+    assert head_buckets == ["HeadBucket"]
