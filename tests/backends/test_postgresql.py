@@ -311,3 +311,22 @@ def test_a_nul_in_a_room_name_is_a_backend_error(tmp_path: Path, request: pytest
     finally:
         backend.close()
         stores.drop_postgresql_schema(token)
+
+
+def test_with_several_hosts_the_writable_one_is_chosen(make: Make, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Listing the server twice stands in for a primary and its replica: both read-write here."""
+    monkeypatch.delenv("PGTARGETSESSIONATTRS", raising=False)
+    backend = make("")
+    several = PostgreSQLBackend.from_dsn(
+        Dsn.parse(
+            backend.dsn.original.replace(
+                f"{POSTGRES_HOST}:{POSTGRES_PORT}", f"{POSTGRES_HOST}:1,{POSTGRES_HOST}:{POSTGRES_PORT}"
+            )
+        )
+    )
+    try:
+        several.connections()
+        assert several._connection is not None
+        assert several._connection.get_dsn_parameters()["target_session_attrs"] == "read-write"
+    finally:
+        several.close()

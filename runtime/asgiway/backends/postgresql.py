@@ -236,7 +236,8 @@ class PostgreSQLBackend(Backend):
         """The open connection, or a new one in autocommit mode when there is none or it broke.
 
         libpq's fallbacks apply only where neither the dsn nor a PG* variable sets a value:
-        application_name "asgiway" (to find the sessions in pg_stat_activity) and the connect timeout.
+        application_name "asgiway" (to find the sessions in pg_stat_activity), the connect timeout,
+        and, when the dsn lists several hosts, target_session_attrs "read-write".
         """
         if self._connection is not None and not self._connection.closed:
             return self._connection
@@ -245,6 +246,14 @@ class PostgreSQLBackend(Backend):
         options: dict[str, Any] = {"fallback_application_name": "asgiway"}
         if "connect_timeout" not in self.dsn.params and "PGCONNECT_TIMEOUT" not in os.environ:
             options["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+        several_hosts = len(self.dsn.hosts) > 1
+        if (
+            several_hosts
+            and "target_session_attrs" not in self.dsn.params
+            and "PGTARGETSESSIONATTRS" not in os.environ
+        ):
+            # Records are written on every CONNECT: with a primary and its replicas listed, use the primary.
+            options["target_session_attrs"] = "read-write"
         try:
             connection: Connection = psycopg2.connect(self.dsn.original, **options)
         except psycopg2.Error as exc:
