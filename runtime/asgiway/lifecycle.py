@@ -163,7 +163,11 @@ class WebSocketLifecycle:
             self.backend.delete(event.connection_id)
             await asyncio.to_thread(connections.delete, event.connection_id)
         elif state is not None and encoded(state) != encoded(record.state):
-            self.backend.save(ConnectionRecord(record.connection_id, record.scope, state, record.expires_at))
+            kept = self.backend.update(
+                ConnectionRecord(record.connection_id, record.scope, state, record.expires_at)
+            )
+            if not kept:
+                logger.info("Connection %s was removed during this event; its state is dropped", event.connection_id)
         return self._session_reply(event, cycle, timeout)
 
     async def _disconnect(

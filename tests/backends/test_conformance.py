@@ -126,6 +126,37 @@ def test_save_replaces(backend: Backend) -> None:
     assert backend.connections() == ["conn-1"]
 
 
+def test_update_replaces_a_live_record_and_keeps_its_rooms(backend: Backend) -> None:
+    backend.save(record("conn-1", count=1))
+    backend.join("conn-1", "lobby")
+    assert backend.update(record("conn-1", count=2)) is True
+    loaded = backend.load("conn-1")
+    assert loaded is not None
+    assert loaded.state == {"count": 2}
+    assert backend.members("lobby") == ["conn-1"]
+
+
+def test_update_never_brings_a_connection_back(backend: Backend) -> None:
+    """A MESSAGE ending after a DISCONNECT (in another container) deleted its connection."""
+    assert backend.update(record("never-saved")) is False
+    backend.save(record("gone"))
+    backend.join("gone", "lobby")
+    backend.delete("gone")
+    assert backend.update(record("gone", count=3)) is False
+    backend.save(record("expired", expires_in=-1))
+    assert backend.update(record("expired")) is False
+    for connection_id in ("never-saved", "gone", "expired"):
+        assert backend.load(connection_id) is None
+    assert backend.connections() == []
+    assert backend.members("lobby") == []
+
+
+@pytest.mark.parametrize("expires_at", [0.0, -5.0, float("inf"), float("nan"), 1e12])
+def test_records_need_a_real_expiry(expires_at: float) -> None:
+    with pytest.raises(ValueError, match="expires_at must be a Unix time"):
+        ConnectionRecord("c", {}, {}, expires_at)
+
+
 def test_delete_is_idempotent(backend: Backend) -> None:
     backend.save(record("conn-1"))
     backend.save(record("conn-2"))

@@ -42,6 +42,10 @@ class ConnectionRecord:
     state: JSONObject = field(default_factory=dict)
     expires_at: float = field(default_factory=lambda: time.time() + RECORD_LIFETIME_SECONDS)
 
+    def __post_init__(self) -> None:
+        if not (isinstance(self.expires_at, int | float) and 0 < self.expires_at < 1e11):
+            raise ValueError(f"expires_at must be a Unix time in seconds, not {self.expires_at!r}")
+
     @property
     def expired(self) -> bool:
         return self.expires_at <= time.time()
@@ -81,6 +85,14 @@ class Backend(ABC):
     @abstractmethod
     def save(self, record: ConnectionRecord) -> None:
         """Insert or replace the record of `record.connection_id`; its memberships stay."""
+
+    @abstractmethod
+    def update(self, record: ConnectionRecord) -> bool:
+        """Replace the record only while it is live; False, writing nothing, when it is not.
+
+        A MESSAGE may end after a DISCONNECT in another container deleted the connection: its
+        state must not bring the connection back. Atomic where the store allows it.
+        """
 
     @abstractmethod
     def load(self, connection_id: str) -> ConnectionRecord | None:

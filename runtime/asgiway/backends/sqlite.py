@@ -88,6 +88,16 @@ class SQLiteBackend(Backend):
                 (record.connection_id, scope, state, record.expires_at),
             )
 
+    def update(self, record: ConnectionRecord) -> bool:
+        scope, state = dump_json(record.scope), dump_json(record.state)
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE asgiway_connections SET scope = ?, state = ?, expires_at = ?"
+                " WHERE connection_id = ? AND expires_at > ?",
+                (scope, state, record.expires_at, record.connection_id, time.time()),
+            )
+            return cursor.rowcount == 1
+
     def load(self, connection_id: str) -> ConnectionRecord | None:
         with self._use() as db:
             row = db.execute(
