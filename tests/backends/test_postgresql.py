@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from asgiway.backends import Backend, ConnectionRecord, Dsn, from_dsn
+from asgiway.backends import Backend, ConnectionRecord, Dsn, from_dsn, postgresql
 from asgiway.backends.postgresql import PostgreSQLBackend
 from asgiway.exceptions import BackendError, ConfigurationError
 from tests.support import stores
@@ -62,7 +63,7 @@ def query() -> Iterator[Query]:
     connection = psycopg2.connect(postgres_dsn())
     connection.autocommit = True
 
-    def run(sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def run(sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall() if cursor.description is not None else []
@@ -146,6 +147,27 @@ def test_a_dsn_value_libpq_quotes_back_has_the_password_masked() -> None:
     assert str(caught.value) == 'postgresql 127.0.0.1:1/app: cannot connect: invalid sslmode value: "***"'
 
 
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://ada:hunter2@127.0.0.1:1/app?sslmode=hunter2",
+        "postgresql://ada:hunter2@127.0.0.1:1,127.0.0.1:2/app",
+        "postgresql://ada:hunter2@127.0.0.1:1/app?port=hunter2",
+    ],
+)
+def test_a_connect_error_carries_no_unmasked_driver_error(dsn: str) -> None:
+    """psycopg2's own error quotes dsn values: chained as a cause, a logged traceback would show it."""
+    backend = from_dsn(dsn)
+    with pytest.raises(BackendError) as caught:
+        backend.load("a")
+    error = caught.value
+    assert error.__cause__ is None
+    assert error.__context__ is None
+    shown = [str(error), repr(error), "".join(traceback.format_exception(error))]
+    assert all("hunter2" not in text for text in shown), shown
+    assert "cannot connect" in shown[2]
+
+
 def test_a_missing_database_names_it(query: Query) -> None:
     backend = from_dsn(f"postgresql://postgres:hunter2@{POSTGRES_HOST}:{POSTGRES_PORT}/asgiway_missing")
     with pytest.raises(BackendError) as caught:
@@ -215,10 +237,90 @@ def test_connect_timeout(
     assert backend._connection.get_dsn_parameters()["connect_timeout"] == timeout
 
 
+def show(backend: PostgreSQLBackend, *names: str) -> list[str]:
+    return [str(backend._execute(f"SHOW {name}", {})[0][0]) for name in names]
+
+
+def test_every_wait_is_bounded_by_default(make: Make, query: Query, token: str) -> None:
+    """A server that goes silent after connecting fails the call instead of hanging it forever."""
+    backend = make()
+    backend.connections()
+    first = backend_pid(backend)
+    assert show(backend, "statement_timeout", "lock_timeout") == ["10s", "5s"]
+    assert backend._connection is not None
+    parameters = backend._connection.get_dsn_parameters()
+    assert {name: parameters.get(name) for name in postgresql.TCP_OPTIONS} == {
+        "tcp_user_timeout": "10000",
+        "keepalives": "1",
+        "keepalives_idle": "5",
+        "keepalives_interval": "2",
+        "keepalives_count": "3",
+    }
+    # The dsn's own `options` (the search path here) still apply.
+    assert show(backend, "search_path") == [f"t_{token}"]
+    # A replacement session gets them too.
+    terminate(query, first)
+    backend.connections()
+    assert backend_pid(backend) != first
+    assert show(backend, "statement_timeout", "lock_timeout", "search_path") == ["10s", "5s", f"t_{token}"]
+
+
+def test_a_dsn_that_sets_the_timeouts_wins(make: Make, token: str) -> None:
+    # The fixture's dsn ends inside its `options` value: "%20-c..." adds settings to it.
+    backend = make(
+        "%20-cstatement_timeout%3D3s%20-clock_timeout%3D0"
+        "&tcp_user_timeout=2000&keepalives_idle=30&keepalives=0"
+    )
+    backend.connections()
+    assert show(backend, "statement_timeout", "lock_timeout", "search_path") == ["3s", "0", f"t_{token}"]
+    assert backend._connection is not None
+    parameters = backend._connection.get_dsn_parameters()
+    assert parameters["tcp_user_timeout"] == "2000"
+    assert parameters["keepalives_idle"] == "30"
+    assert parameters["keepalives"] == "0"
+    assert parameters["keepalives_interval"] == "2"
+
+
+def test_a_libpq_older_than_12_is_not_given_tcp_user_timeout(
+    make: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg2.extensions
+
+    monkeypatch.setattr(psycopg2.extensions, "libpq_version", lambda: 110022)
+    backend = make()
+    backend.connections()
+    assert backend._connection is not None
+    parameters = backend._connection.get_dsn_parameters()
+    assert "tcp_user_timeout" not in parameters
+    assert parameters["keepalives"] == "1"
+
+
+def test_update_runs_again_on_a_new_session_when_the_server_ended_it(make: Make, query: Query) -> None:
+    backend = make()
+    backend.save(record("a"))
+    terminate(query, backend_pid(backend))
+    assert backend.update(ConnectionRecord("a", {"type": "websocket"}, {"n": 2}, time.time() + 60)) is True
+    loaded = backend.load("a")
+    assert loaded is not None
+    assert loaded.state == {"n": 2}
+    terminate(query, backend_pid(backend))
+    assert backend.update(record("missing")) is False
+
+
 # The tables
 
 
+def asgiway_relations(query: Query, schema: str) -> list[tuple[Any, ...]]:
+    return query(
+        "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname LIKE 'asgiway%%' ORDER BY c.relname",
+        (schema,),
+    )
+
+
 def test_tables_are_created_in_the_search_path_schema(make: Make, query: Query, token: str) -> None:
+    # Compared, not assumed empty: the shared test database may hold tables of other users.
+    public_before = asgiway_relations(query, "public")
     make().connections()
     columns = query(
         "SELECT table_schema, table_name, column_name, data_type, collation_name"
@@ -235,7 +337,93 @@ def test_tables_are_created_in_the_search_path_schema(make: Make, query: Query, 
         ("asgiway_rooms", "connection_id", "text", "C"),
         ("asgiway_rooms", "expires_at", "double precision", None),
     ]
-    assert query("SELECT to_regclass('public.asgiway_connections')") == [(None,)]
+    assert asgiway_relations(query, "public") == public_before
+    assert asgiway_relations(query, f"t_{token}") == [
+        ("asgiway_connections", "r"),
+        ("asgiway_connections_expiry", "i"),
+        ("asgiway_connections_pkey", "i"),
+        ("asgiway_rooms", "r"),
+        ("asgiway_rooms_connection", "i"),
+        ("asgiway_rooms_expiry", "i"),
+        ("asgiway_rooms_pkey", "i"),
+    ]
+
+
+#: The tables as asgiway versions without asgiway_rooms_expiry created them.
+OLD_SCHEMA = """
+CREATE TABLE asgiway_connections (connection_id TEXT COLLATE "C" PRIMARY KEY, scope TEXT NOT NULL,
+    state TEXT NOT NULL, expires_at DOUBLE PRECISION NOT NULL);
+CREATE INDEX asgiway_connections_expiry ON asgiway_connections (expires_at);
+CREATE TABLE asgiway_rooms (room TEXT COLLATE "C" NOT NULL, connection_id TEXT COLLATE "C" NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (room, connection_id));
+CREATE INDEX asgiway_rooms_connection ON asgiway_rooms (connection_id);
+"""
+
+
+def test_tables_of_an_earlier_version_get_the_new_index(make: Make, query: Query, token: str) -> None:
+    query(f'SET search_path TO "t_{token}"; {OLD_SCHEMA}')
+    query("INSERT INTO asgiway_rooms VALUES ('lobby', 'a', %s)", (time.time() + 60,))
+    query("INSERT INTO asgiway_connections VALUES ('a', '{}', '{}', %s)", (time.time() + 60,))
+    # Containers of the new version start together, while writing to both tables.
+    backends = [make() for _ in range(4)]
+    assert first_use_together(list(backends)) == []
+    assert query("SELECT to_regclass('asgiway_rooms_expiry')::text") == [("asgiway_rooms_expiry",)]
+    assert sorted(backends[0].members("lobby")) == ["a", "c0", "c1", "c2", "c3"]
+
+
+def test_existing_tables_are_used_without_waiting_for_writers(dsn: str, make: Make, query: Query) -> None:
+    """No DDL (so no share lock) runs on tables that have every index: open writes do not block it."""
+    make().connections()
+    import psycopg2
+
+    writer = psycopg2.connect(dsn)
+    try:
+        with writer.cursor() as cursor:  # a transaction, left open, writing to both tables
+            cursor.execute("LOCK TABLE asgiway_rooms, asgiway_connections IN ROW EXCLUSIVE MODE")
+        # lock_timeout 1s: a first use that waited for a table lock would fail, fast.
+        backend = make("%20-clock_timeout%3D1s")
+        backend.save(record("a"))
+        backend.join("a", "lobby")
+        assert backend.members("lobby") == ["a"]
+    finally:
+        writer.close()
+
+
+def test_the_sweep_uses_indexes(make: Make, query: Query, token: str) -> None:
+    backend = make()
+    backend.connections()
+    now = time.time()
+    query(
+        f"INSERT INTO \"t_{token}\".asgiway_connections SELECT 'c' || i, '{{}}', '{{}}',"
+        " %s + CASE WHEN i %% 100 = 0 THEN -10 ELSE 3600 END FROM generate_series(1, 20000) i",
+        (now,),
+    )
+    query(
+        f"INSERT INTO \"t_{token}\".asgiway_rooms SELECT 'r' || (i %% 50), 'c' || i,"
+        " %s + CASE WHEN i %% 97 = 0 THEN -10 ELSE 3600 END FROM generate_series(1, 20000) i",
+        (now,),
+    )
+    query(f'ANALYZE "t_{token}".asgiway_connections, "t_{token}".asgiway_rooms')
+    rooms, connections = filter(str.strip, postgresql._SWEEP.split(";"))
+    rooms_plan = "\n".join(row[0] for row in backend._execute(f"EXPLAIN {rooms}", {"now": now}))
+    assert "Seq Scan" not in rooms_plan, rooms_plan
+    assert "BitmapOr" in rooms_plan, rooms_plan
+    assert "Bitmap Index Scan on asgiway_rooms_expiry" in rooms_plan, rooms_plan
+    assert "Bitmap Index Scan on asgiway_rooms_connection" in rooms_plan, rooms_plan
+    assert "Index Scan using asgiway_connections_expiry" in rooms_plan, rooms_plan
+    connections_plan = "\n".join(row[0] for row in backend._execute(f"EXPLAIN {connections}", {"now": now}))
+    assert "Index Scan using asgiway_connections_expiry" in connections_plan, connections_plan
+    # And it deletes what it should: expired memberships, and those of expired connections.
+    expired_memberships = query(
+        f'SELECT count(*) FROM "t_{token}".asgiway_rooms r WHERE r.expires_at <= %(now)s'
+        f' OR r.connection_id IN (SELECT connection_id FROM "t_{token}".asgiway_connections'
+        " WHERE expires_at <= %(now)s)",
+        {"now": now},
+    )
+    assert expired_memberships[0][0] > 0
+    make(sweep_interval=0).save(record("new"))
+    assert query(f'SELECT count(*) FROM "t_{token}".asgiway_rooms') == [(20000 - expired_memberships[0][0],)]
+    assert query(f'SELECT count(*) FROM "t_{token}".asgiway_connections') == [(20000 - 200 + 1,)]
 
 
 def first_use_together(backends: list[Backend]) -> list[BaseException]:

@@ -3,10 +3,17 @@
 The dsn is libpq's URI, handed to libpq as written, so everything libpq reads from it works:
 several hosts, `sslmode`, `options=-csearch_path%3Dmyschema` to keep the tables in a schema of
 their own, and the PG* environment variables for what the dsn leaves out.
+
+Every wait is bounded, so that a server that goes silent fails the event instead of hanging it
+(and every thread queued behind the connection's lock) until the Lambda function times out:
+connecting (`connect_timeout`), a dead peer or path (`tcp_user_timeout` and TCP keepalives), and a
+statement or a lock wait on the server (`statement_timeout`, `lock_timeout`). Each is a fallback
+that the dsn (or, for the server settings, PGOPTIONS or `ALTER ROLE ... SET`) overrides.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -25,6 +32,24 @@ if TYPE_CHECKING:
 #: unreachable server then fails the event with an error naming it, well within API Gateway's
 #: 29-second integration timeout, instead of hanging until the Lambda function times out.
 CONNECT_TIMEOUT_SECONDS = 5
+#: libpq connection options for a peer that stops answering after connecting (a host that died, a
+#: network path that dropped), each used unless the dsn sets it: data the server does not
+#: acknowledge within `tcp_user_timeout` ms, or keepalive probes left unanswered while waiting for a
+#: reply, close the connection, and the call fails instead of waiting forever. libpq ignores them
+#: on Unix sockets. Probes are answered by the server's kernel, so a long statement is not cut.
+TCP_OPTIONS = {
+    "tcp_user_timeout": "10000",
+    "keepalives": "1",
+    "keepalives_idle": "5",
+    "keepalives_interval": "2",
+    "keepalives_count": "3",
+}
+#: libpq learnt tcp_user_timeout in version 12; an older one refuses to connect with it.
+TCP_USER_TIMEOUT_LIBPQ_VERSION = 120000
+#: Server settings for each new session, applied only while the setting is still off (0) and was
+#: not set for this client, role or database: statements here take milliseconds, so these only
+#: bound a server that is stuck (a lock held by a forgotten transaction, an overloaded disk).
+SESSION_SETTINGS = {"statement_timeout": "10s", "lock_timeout": "5s"}
 #: libpq's default port, shown for a host the dsn gives without one.
 DEFAULT_PORT = 5432
 # The tables land in the first schema of the search path. Ids and room names use the "C"
@@ -35,40 +60,54 @@ DEFAULT_PORT = 5432
 # Two containers starting at once must not both create: concurrent CREATE TABLE IF NOT EXISTS of
 # one table fails with a unique violation in pg_type (neither sees the other's uncommitted table),
 # so creators take turns on a transaction-level advisory lock (its key is "asgiway" in ASCII).
-# The check comes after the lock, and no DDL runs when the tables exist, because CREATE INDEX IF
-# NOT EXISTS takes a share lock on an existing table and would deadlock with another container's
-# writes to both tables.
+# Each check comes after the lock, and no DDL runs on what exists, because CREATE INDEX IF NOT
+# EXISTS takes a share lock on an existing table even when the index is there, and holding it on
+# both tables would deadlock with another container's writes to both. An index added in a later
+# version (asgiway_rooms_expiry) is created on existing tables by the first container to start:
+# that locks only asgiway_rooms, and waits for nothing once it has the lock, so it cannot deadlock;
+# writes to the table wait for the build, which is quick on a table of live memberships.
 _SCHEMA = """
 DO $$
 BEGIN
     PERFORM pg_advisory_xact_lock(27429960729190777);
-    IF to_regclass('asgiway_connections_expiry') IS NOT NULL
-            AND to_regclass('asgiway_rooms_connection') IS NOT NULL THEN
-        RETURN;
+    IF to_regclass('asgiway_connections') IS NULL THEN
+        CREATE TABLE asgiway_connections (
+            connection_id TEXT COLLATE "C" PRIMARY KEY,
+            scope TEXT NOT NULL,
+            state TEXT NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL
+        );
     END IF;
-    CREATE TABLE IF NOT EXISTS asgiway_connections (
-        connection_id TEXT COLLATE "C" PRIMARY KEY,
-        scope TEXT NOT NULL,
-        state TEXT NOT NULL,
-        expires_at DOUBLE PRECISION NOT NULL
-    );
-    CREATE INDEX IF NOT EXISTS asgiway_connections_expiry ON asgiway_connections (expires_at);
-    CREATE TABLE IF NOT EXISTS asgiway_rooms (
-        room TEXT COLLATE "C" NOT NULL,
-        connection_id TEXT COLLATE "C" NOT NULL,
-        expires_at DOUBLE PRECISION NOT NULL,
-        PRIMARY KEY (room, connection_id)
-    );
-    CREATE INDEX IF NOT EXISTS asgiway_rooms_connection ON asgiway_rooms (connection_id);
+    IF to_regclass('asgiway_connections_expiry') IS NULL THEN
+        CREATE INDEX asgiway_connections_expiry ON asgiway_connections (expires_at);
+    END IF;
+    IF to_regclass('asgiway_rooms') IS NULL THEN
+        CREATE TABLE asgiway_rooms (
+            room TEXT COLLATE "C" NOT NULL,
+            connection_id TEXT COLLATE "C" NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (room, connection_id)
+        );
+    END IF;
+    IF to_regclass('asgiway_rooms_connection') IS NULL THEN
+        CREATE INDEX asgiway_rooms_connection ON asgiway_rooms (connection_id);
+    END IF;
+    IF to_regclass('asgiway_rooms_expiry') IS NULL THEN
+        CREATE INDEX asgiway_rooms_expiry ON asgiway_rooms (expires_at);
+    END IF;
 END
 $$
 """
 
 # Writes of several statements take their row locks in one order, rooms before connections, so
-# that a sweep and a delete in two containers do not deadlock.
+# that a sweep and a delete in two containers do not deadlock. The sweep deletes memberships in
+# one statement, so in one scan: two sweeps (or a sweep and a delete) lock rows in the same order.
+# `= ANY(ARRAY(...))` rather than `IN (...)` lets the planner use an index for each side of the OR
+# (a BitmapOr of asgiway_rooms_expiry and asgiway_rooms_connection, then the rows in table order);
+# with `IN` it can only scan the whole table.
 _SWEEP = """
-DELETE FROM asgiway_rooms WHERE expires_at <= %(now)s OR connection_id IN
-    (SELECT connection_id FROM asgiway_connections WHERE expires_at <= %(now)s);
+DELETE FROM asgiway_rooms WHERE expires_at <= %(now)s OR connection_id = ANY(ARRAY(
+    SELECT connection_id FROM asgiway_connections WHERE expires_at <= %(now)s));
 DELETE FROM asgiway_connections WHERE expires_at <= %(now)s;
 """
 _UPSERT = """
@@ -76,6 +115,19 @@ INSERT INTO asgiway_connections (connection_id, scope, state, expires_at)
 VALUES (%(id)s, %(scope)s, %(state)s, %(expires_at)s)
 ON CONFLICT (connection_id) DO UPDATE
 SET scope = EXCLUDED.scope, state = EXCLUDED.state, expires_at = EXCLUDED.expires_at
+"""
+# RETURNING tells whether a row changed: `_execute` hands back rows, not a row count.
+_UPDATE = """
+UPDATE asgiway_connections SET scope = %(scope)s, state = %(state)s, expires_at = %(expires_at)s
+WHERE connection_id = %(id)s AND expires_at > %(now)s
+RETURNING connection_id
+"""
+# Sets the fallback server settings where nothing set them (see SESSION_SETTINGS), in one round trip.
+# A source of "client" is the dsn's `options` or PGOPTIONS; the others are ALTER ROLE/DATABASE SET.
+_SESSION = """
+SELECT set_config(s.name, fallback.value, false)
+FROM json_each_text(%(settings)s) AS fallback JOIN pg_settings AS s ON s.name = fallback.key
+WHERE s.setting = '0' AND s.source NOT IN ('client', 'user', 'database', 'database user')
 """
 _DELETE = """
 DELETE FROM asgiway_rooms WHERE connection_id = %(id)s;
@@ -138,6 +190,21 @@ class PostgreSQLBackend(Backend):
                 "now": time.time(),
             },
         )
+
+    def update(self, record: ConnectionRecord) -> bool:
+        # Safe to run again after a lost connection: if the first run applied, the row is live
+        # with the new values and the second run rewrites the same values (and says True).
+        rows = self._execute(
+            _UPDATE,
+            {
+                "id": record.connection_id,
+                "scope": dump_json(record.scope),
+                "state": dump_json(record.state),
+                "expires_at": record.expires_at,
+                "now": time.time(),
+            },
+        )
+        return bool(rows)
 
     def load(self, connection_id: str) -> ConnectionRecord | None:
         rows = self._execute(
@@ -224,7 +291,7 @@ class PostgreSQLBackend(Backend):
                 except psycopg2.Error as exc:
                     # psycopg2 marks a connection closed once libpq has lost it. Running the
                     # statement again is safe even if the server applied it before the connection
-                    # broke: every statement here is an idempotent upsert, delete or select.
+                    # broke: every statement here is an idempotent upsert, update, delete or select.
                     if retried or not connection.closed:
                         raise BackendError(f"{self.describe()}: {self._reason(exc)}") from exc
                     retried = True
@@ -237,15 +304,29 @@ class PostgreSQLBackend(Backend):
 
         libpq's fallbacks apply only where neither the dsn nor a PG* variable sets a value:
         application_name "asgiway" (to find the sessions in pg_stat_activity), the connect timeout,
-        and, when the dsn lists several hosts, target_session_attrs "read-write".
+        the TCP timeouts of TCP_OPTIONS, and, when the dsn lists several hosts, target_session_attrs
+        "read-write". The new session then gets SESSION_SETTINGS where nothing else set them (not
+        through libpq's `options`, which would replace the dsn's own, such as its search_path).
+
+        A failure never carries psycopg2's error along (as __cause__ or __context__): its message
+        may quote the dsn or a password, which `_reason` masks but a logged traceback would not.
         """
         if self._connection is not None and not self._connection.closed:
             return self._connection
         import psycopg2  # `_execute` has checked that it is installed
+        import psycopg2.extensions
 
         options: dict[str, Any] = {"fallback_application_name": "asgiway"}
         if "connect_timeout" not in self.dsn.params and "PGCONNECT_TIMEOUT" not in os.environ:
             options["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+        for name, value in TCP_OPTIONS.items():
+            if name in self.dsn.params:
+                continue
+            if name == "tcp_user_timeout" and (
+                psycopg2.extensions.libpq_version() < TCP_USER_TIMEOUT_LIBPQ_VERSION
+            ):
+                continue
+            options[name] = value
         several_hosts = len(self.dsn.hosts) > 1
         if (
             several_hosts
@@ -254,13 +335,21 @@ class PostgreSQLBackend(Backend):
         ):
             # Records are written on every CONNECT: with a primary and its replicas listed, use the primary.
             options["target_session_attrs"] = "read-write"
+        connection: Connection | None = None
         try:
-            connection: Connection = psycopg2.connect(self.dsn.original, **options)
+            connection = psycopg2.connect(self.dsn.original, **options)
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute(_SESSION, {"settings": json.dumps(SESSION_SETTINGS)})
         except psycopg2.Error as exc:
-            raise BackendError(f"{self.describe()}: cannot connect: {self._reason(exc)}") from exc
-        connection.autocommit = True
-        self._connection = connection
-        return connection
+            reason = self._reason(exc)
+        else:
+            self._connection = connection
+            return connection
+        # Raised here, outside the `except` block, so that the driver's error is not even its context.
+        if connection is not None:
+            connection.close()
+        raise BackendError(f"{self.describe()}: cannot connect: {reason}") from None
 
     def _create_tables(self, cursor: Cursor) -> None:
         cursor.execute(_SCHEMA)
