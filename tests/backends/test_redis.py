@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -10,12 +12,14 @@ import time
 import traceback
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
+from redis.crc import key_slot
 
 from asgiway.backends import ConnectionRecord, Dsn
-from asgiway.backends.redis import RedisBackend
+from asgiway.backends.redis import DELETE_ATTEMPTS, RETRIES, RedisBackend
 from asgiway.exceptions import BackendError, ConfigurationError
 from tests.support.services import REDIS_HOST, REDIS_PORT, listening, require
 from tests.support.stores import drop_redis_keys
@@ -105,6 +109,16 @@ def test_ids_and_rooms_are_data_not_patterns(backend: RedisBackend, server: redi
         assert name == "connections" or name.count(":") == 1, key
 
 
+def test_every_key_of_the_default_prefix_is_in_one_hash_slot() -> None:
+    """Cluster mode (ElastiCache Serverless) refuses a transaction or script across slots."""
+    backend = build("rediss://cache.example.invalid")
+    assert backend.key_prefix == "{asgiway}:"
+    names = [backend._index_key]
+    for name in ("L0SM9cOFvHcCIhw=", "{a}", "lobby", "é"):
+        names += [backend._key(kind, name) for kind in ("c", "r", "m")]
+    assert {key_slot(name.encode()) for name in names} == {key_slot(b"asgiway")}
+
+
 def test_records_and_every_other_key_expire(backend: RedisBackend, server: redis.Redis, prefix: str) -> None:
     saved = record("a", expires_in=600)
     backend.save(saved)
@@ -132,6 +146,42 @@ def test_a_record_past_its_expiry_by_this_clock_is_not_loaded(
     assert backend.load("a") is None
 
 
+def test_update_moves_the_expiry_of_the_record_and_its_index_entry(
+    backend: RedisBackend, server: redis.Redis, prefix: str
+) -> None:
+    backend.save(record("a", expires_in=600))
+    later = record("a", expires_in=5000)
+    assert backend.update(later) is True
+    assert server.pexpiretime(f"{prefix}c:a") == pytest.approx(later.expires_at * 1000, abs=2)
+    assert server.zscore(f"{prefix}connections", "a") == later.expires_at
+    assert server.pttl(f"{prefix}connections") > 4_900_000
+
+
+def test_update_of_a_dead_connection_writes_nothing(
+    backend: RedisBackend, server: redis.Redis, prefix: str
+) -> None:
+    assert backend.update(record("a")) is False
+    assert keys(server, prefix) == set()
+    backend.save(record("b"))
+    backend.delete("b")
+    assert backend.update(record("b")) is False
+    assert keys(server, prefix) == set()
+
+
+def test_update_of_a_record_past_its_expiry_by_this_clock_writes_nothing(
+    backend: RedisBackend, server: redis.Redis, prefix: str
+) -> None:
+    """Redis still holds the record (its clock is behind), but this machine calls it expired."""
+    backend.save(record("a"))
+    past = time.time() - 1
+    server.set(f"{prefix}c:a", json.dumps({"scope": {}, "state": {}, "expires_at": past}), keepttl=True)
+    server.zadd(f"{prefix}connections", {"a": past})
+    assert backend.load("a") is None
+    assert backend.update(record("a")) is False
+    assert json.loads(server.get(f"{prefix}c:a") or "")["expires_at"] == past
+    assert server.zscore(f"{prefix}connections", "a") == past
+
+
 def test_the_database_number_is_used(prefix: str) -> None:
     backend = build(f"redis://{REDIS_HOST}:{REDIS_PORT}/1?key_prefix={prefix}")
     other = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=1, decode_responses=True)
@@ -142,6 +192,157 @@ def test_the_database_number_is_used(prefix: str) -> None:
         backend.delete("a")
         backend.close()
         other.close()
+
+
+# Deletion
+
+
+def test_delete_reads_again_when_a_join_races_it(
+    backend: RedisBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend.save(record("a"))
+    backend.join("a", "lobby")
+    client = backend._connect()
+    read = client.zrange
+    reads = 0
+
+    def zrange_then_join(*args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        rooms = read(*args, **kwargs)
+        if reads == 1:
+            backend.join("a", "late")  # after the read, before the delete's script
+        return rooms
+
+    monkeypatch.setattr(client, "zrange", zrange_then_join)
+    backend.delete("a")
+    assert reads == 2
+    assert backend.load("a") is None
+    monkeypatch.undo()
+    backend.save(record("a"))  # a membership left behind would show again now
+    assert backend.members("late") == []
+    assert backend.members("lobby") == []
+
+
+def test_delete_gives_up_when_joins_keep_racing_it(
+    backend: RedisBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend.save(record("a"))
+    client = backend._connect()
+    read = client.zrange
+    reads = 0
+
+    def zrange_then_join(*args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        rooms = read(*args, **kwargs)
+        backend.join("a", f"room-{reads}")
+        return rooms
+
+    monkeypatch.setattr(client, "zrange", zrange_then_join)
+    with pytest.raises(BackendError, match=r"could not delete connection 'a': its rooms changed"):
+        backend.delete("a")
+    assert reads == DELETE_ATTEMPTS
+    assert backend.load("a") is not None  # each attempt wrote nothing
+
+
+class SilencingProxy:
+    """A TCP proxy to the test server that goes silent on a connection once its client sends one of
+    `triggers`, forwarding nothing more either way on it; every new connection works again until
+    it sends one: a server that stops answering a command, however often it is resent."""
+
+    def __init__(self, triggers: tuple[bytes, ...]) -> None:
+        self.triggers = triggers
+        self.connections = 0
+        self.silenced = 0
+        self._closed = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                downstream, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            upstream = socket.create_connection((REDIS_HOST, REDIS_PORT))
+            self._sockets += [downstream, upstream]
+            silent = threading.Event()
+            for source, target, from_client in ((downstream, upstream, True), (upstream, downstream, False)):
+                args = (source, target, from_client, silent)
+                threading.Thread(target=self._forward, args=args, daemon=True).start()
+
+    def _forward(
+        self, source: socket.socket, target: socket.socket, from_client: bool, silent: threading.Event
+    ) -> None:
+        while True:
+            try:
+                data = source.recv(65536)
+            except OSError:
+                return
+            if not data:
+                target.close()
+                return
+            if from_client and not silent.is_set() and any(trigger in data for trigger in self.triggers):
+                self.silenced += 1
+                silent.set()
+            if silent.is_set():
+                continue
+            try:
+                target.sendall(data)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self._closed.set()
+        self._listener.close()
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+
+def test_delete_fails_fast_when_the_server_goes_silent(backend: RedisBackend, prefix: str) -> None:
+    """redis-py's `transaction()` takes a connection lost while WATCHing for a conflict and retries
+    it forever, reconnecting each time: `delete` must not hang on a server that stops answering
+    (one that hangs, or ElastiCache holding writes with CLIENT PAUSE WRITE during a failover)."""
+    backend.save(record("a"))
+    backend.join("a", "lobby")
+    # Silent at the delete's write, whether a MULTI/EXEC or a script.
+    proxy = SilencingProxy((b"EXEC", b"EVAL"))
+    silenced = build(f"redis://127.0.0.1:{proxy.port}/0?key_prefix={prefix}&socket_timeout=1")
+    errors: list[BaseException] = []
+
+    def delete() -> None:
+        try:
+            silenced.delete("a")
+        except BaseException as exc:
+            errors.append(exc)
+
+    deleting = threading.Thread(target=delete, daemon=True)
+    started = time.monotonic()
+    try:
+        deleting.start()
+        deleting.join(timeout=15)
+        elapsed = time.monotonic() - started
+        assert not deleting.is_alive(), "delete still retrying after 15 s"
+    finally:
+        proxy.close()  # refuses connections from now on, which ends even a delete that loops
+        deleting.join(timeout=15)
+        silenced.close()
+    assert proxy.silenced >= 1
+    assert len(errors) == 1
+    assert isinstance(errors[0], BackendError)
+    assert "Timeout" in str(errors[0]) or "timed out" in str(errors[0])
+    # A timeout per attempt, and a new connection per resend at most.
+    assert elapsed < 3 * (1 + RETRIES)
+    assert proxy.connections <= 1 + RETRIES
 
 
 # Connections
@@ -191,7 +392,9 @@ def test_a_command_whose_connection_drops_midway_is_resent(
 
 def test_an_unreachable_server_fails_at_first_use_naming_host_and_port_but_no_password() -> None:
     backend = build(f"redis://:{SECRET}@127.0.0.1:1/0")  # connects on first use, not here
-    with pytest.raises(BackendError, match=r"redis 127\.0\.0\.1:1/0 prefix 'asgiway:': .*onnect") as error:
+    with pytest.raises(
+        BackendError, match=r"redis 127\.0\.0\.1:1/0 prefix '\{asgiway\}:': .*onnect"
+    ) as error:
         backend.load("a")
     assert SECRET not in failure(error.value)
     backend.close()
@@ -299,4 +502,4 @@ def test_describe() -> None:
     backend = build(f"redis://:{SECRET}@127.0.0.1:6379/2?key_prefix=t_x:")
     assert backend.describe() == "redis 127.0.0.1:6379/2 prefix 't_x:'"
     assert SECRET not in repr(backend)
-    assert build("rediss://[::1]").describe() == "rediss [::1]:6379/0 prefix 'asgiway:'"
+    assert build("rediss://[::1]").describe() == "rediss [::1]:6379/0 prefix '{asgiway}:'"

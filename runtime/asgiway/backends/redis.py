@@ -1,6 +1,9 @@
 """A network store shared by every Lambda container: Redis, Valkey or ElastiCache, through redis-py.
 
-Every key starts with the dsn's `key_prefix` (default `asgiway:`). Connection ids and room names
+Every key starts with the dsn's `key_prefix`, by default `{asgiway}:`: a Cluster hash tag, so that
+every key of the store hashes to one slot, as cluster mode asks of a transaction, a script or a
+ZINTER. Several stores on one server need distinct prefixes; keep a hash tag in each
+(`{myapp}:`), or cluster mode refuses them with CROSSSLOT. Connection ids and room names
 are percent-encoded where they are part of a key, so that no id or room can reach another's key
 through a ':', nor act as a glob pattern (`*`, `?`, `[`) or a Cluster hash tag (`{}`); in sorted
 set members, which are plain values, they are stored as they are.
@@ -18,15 +21,20 @@ both scores are still ahead. Sorted sets are trimmed of expired members when wri
 key expires when its last member does (PEXPIREAT NX, then GT), so an abandoned store empties
 itself. Listing never uses KEYS or SCAN.
 
-Writes of several keys go in one MULTI/EXEC, which Redis applies atomically; `delete` WATCHes the
-connection's room set while it reads it, so a `join` racing it retries the delete instead of
-leaving a membership behind. Every command is idempotent, so redis-py may safely resend one after
-a dropped connection.
+Writes of several keys go in one MULTI/EXEC, or in one Lua script where a write depends on what
+the store holds; Redis applies either atomically. Each script names every key it touches in KEYS,
+as cluster mode requires. `update` writes the record only while the index still scores it live
+by this machine's clock (the test `load` makes), so a connection deleted meanwhile stays deleted.
+`delete` reads the connection's rooms, then runs a script that removes the record, the index
+entry and every membership, but only if no room was joined since the read; if one was, it reads
+again, at most `DELETE_ATTEMPTS` times in all. (It uses no WATCH: redis-py turns a connection lost
+while watching into a conflict and retries that without limit, so a server that stops answering
+would hold `delete` forever.) Every command and script is idempotent, so redis-py may safely
+resend one after a dropped connection or a timeout.
 
 Needs Redis 7.0 or later (EXPIRE's NX and GT options), or any Valkey. ElastiCache Serverless
-always uses TLS (`rediss://`) and runs in cluster mode: only database 0, and a transaction, WATCH
-or ZINTER must keep to one hash slot (else CROSSSLOT). Put a hash tag in the prefix,
-`key_prefix={asgiway}:`, to keep every key of the store in one slot.
+always uses TLS (`rediss://`) and runs in cluster mode: only database 0, and every key of the store
+in one hash slot, which the default prefix ensures.
 """
 
 from __future__ import annotations
@@ -47,13 +55,16 @@ if TYPE_CHECKING:
     # An absolute import: the driver, not this module.
     from redis import Redis
     from redis.client import Pipeline
+    from redis.commands.core import Script
 
 DEFAULT_PORT = 6379
-DEFAULT_KEY_PREFIX = "asgiway:"
+DEFAULT_KEY_PREFIX = "{asgiway}:"
 #: redis-py would otherwise wait for a silent server until the Lambda function times out.
 DEFAULT_TIMEOUT_SECONDS = 5.0
 #: How often a command is resent after a dropped connection or a timeout, each time reconnecting.
 RETRIES = 2
+#: How often `delete` reads the connection's rooms again when a `join` raced it.
+DELETE_ATTEMPTS = 3
 CLIENT_NAME = "asgiway"
 _CERT_REQS = ("none", "optional", "required")
 
@@ -83,6 +94,42 @@ _PARAMETERS: dict[str, Callable[[str], str | None]] = {
     "ssl_ca_certs": _anything,
 }
 _TLS_PARAMETERS = ("ssl_cert_reqs", "ssl_ca_certs")
+
+# KEYS: the record, the index. ARGV: the id, the record's document, its expires_at in seconds and
+# in milliseconds (PXAT), this machine's time in seconds. 1 when written, 0 when not live.
+_UPDATE = """
+local expires_at = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not expires_at or tonumber(expires_at) <= tonumber(ARGV[5]) then
+    return 0
+end
+if not redis.call('SET', KEYS[1], ARGV[2], 'XX', 'PXAT', ARGV[4]) then
+    return 0
+end
+redis.call('ZADD', KEYS[2], 'XX', ARGV[3], ARGV[1])
+redis.call('PEXPIREAT', KEYS[2], ARGV[4], 'GT')
+return 1
+"""
+
+# KEYS: the record, the connection's room set, the index, then the key of each room in ARGV[2..].
+# ARGV: the id, then the rooms read from the room set. 0, writing nothing, when the room set
+# holds a room not passed (a `join` came after the read); else 1, everything removed.
+_DELETE = """
+local passed = {}
+for i = 2, #ARGV do
+    passed[ARGV[i]] = true
+end
+for _, room in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+    if not passed[room] then
+        return 0
+    end
+end
+for i = 4, #KEYS do
+    redis.call('ZREM', KEYS[i], ARGV[1])
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return 1
+"""
 
 
 class RedisBackend(Backend):
@@ -128,6 +175,7 @@ class RedisBackend(Backend):
         self.ssl_ca_certs = ssl_ca_certs
         self._lock = threading.Lock()
         self._client: Redis | None = None
+        self._scripts: dict[str, Script] = {}
 
     @classmethod
     def from_dsn(cls, dsn: Dsn) -> RedisBackend:
@@ -166,6 +214,18 @@ class RedisBackend(Backend):
             _add(pipe, self._index_key, record.connection_id, record.expires_at)
             pipe.execute()
 
+    def update(self, record: ConnectionRecord) -> bool:
+        keys = [self._key("c", record.connection_id), self._index_key]
+        args: list[str | int] = [
+            record.connection_id,
+            record.document(),
+            repr(float(record.expires_at)),
+            _milliseconds(record.expires_at),
+            repr(time.time()),
+        ]
+        with self._use() as client:
+            return bool(self._run(client, _UPDATE, keys, args))
+
     def load(self, connection_id: str) -> ConnectionRecord | None:
         with self._use() as client:
             payload = client.get(self._key("c", connection_id))
@@ -177,18 +237,17 @@ class RedisBackend(Backend):
 
     def delete(self, connection_id: str) -> None:
         memberships = self._key("m", connection_id)
-
-        def remove(pipe: Pipeline) -> None:
-            # Watched, the pipeline runs this at once, before the MULTI.
-            rooms = cast(list[str], pipe.zrange(memberships, 0, -1))
-            pipe.multi()
-            for room in rooms:
-                pipe.zrem(self._key("r", room), connection_id)
-            pipe.delete(self._key("c", connection_id), memberships)
-            pipe.zrem(self._index_key, connection_id)
-
         with self._use() as client:
-            client.transaction(remove, memberships)
+            for _ in range(DELETE_ATTEMPTS):
+                rooms = cast(list[str], client.zrange(memberships, 0, -1))
+                keys = [self._key("c", connection_id), memberships, self._index_key]
+                keys += [self._key("r", room) for room in rooms]
+                if self._run(client, _DELETE, keys, [connection_id, *rooms]):
+                    return
+        raise BackendError(
+            f"{self.describe()}: could not delete connection {connection_id!r}: its rooms changed"
+            f" during each of {DELETE_ATTEMPTS} attempts"
+        )
 
     def join(self, connection_id: str, room: str) -> None:
         expires_at = time.time() + RECORD_LIFETIME_SECONDS
@@ -230,6 +289,7 @@ class RedisBackend(Backend):
             if self._client is not None:
                 self._client.close()
                 self._client = None
+                self._scripts.clear()
 
     @property
     def _index_key(self) -> str:
@@ -238,6 +298,13 @@ class RedisBackend(Backend):
     def _key(self, kind: str, name: str) -> str:
         # quote(safe="") leaves only letters, digits and "_.-~": no ':', glob character or brace.
         return f"{self.key_prefix}{kind}:{quote(name, safe='')}"
+
+    def _run(self, client: Redis, source: str, keys: list[str], args: list[str | int]) -> Any:
+        """Run a Lua script by its SHA1 (EVALSHA), loading it first when the server lacks it."""
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts.setdefault(source, client.register_script(source))
+        return script(keys, args, client=client)
 
     @contextmanager
     def _use(self) -> Iterator[Redis]:
