@@ -7,10 +7,11 @@ bucket directly with a plain boto3 client to see what the backend really wrote.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -76,6 +77,53 @@ def calls_to(backend: S3Backend, operation: str) -> list[str]:
     client = backend._connect()
     client.meta.events.register(f"before-call.s3.{operation}", lambda **_: calls.append(operation))
     return calls
+
+
+def requests_of(backend: S3Backend) -> list[str]:
+    """Records the name of each later S3 operation the backend calls (connecting it first)."""
+    calls: list[str] = []
+    client = backend._connect()
+    client.meta.events.register(
+        "before-call.s3", lambda event_name, **_: calls.append(event_name.split(".")[-1])
+    )
+    return calls
+
+
+def before_put(backend: S3Backend, action: Callable[[], object]) -> None:
+    """Runs `action` once, just before the backend's next PutObject is sent."""
+    pending = [action]
+
+    def once(**_: Any) -> None:
+        if pending:
+            pending.pop()()
+
+    backend._connect().meta.events.register("before-call.s3.PutObject", once)
+
+
+class _Answer:
+    """Just enough of an HTTP response for botocore to raise S3's error from a parsed one."""
+
+    status_code = 409
+
+
+def conflicting_puts(backend: S3Backend, times: int) -> list[int]:
+    """Answers the backend's next `times` PutObjects as S3 does a conditional write racing another
+    write (409 ConditionalRequestConflict, to be retried), without sending them; one 409 is
+    appended to the list returned for each."""
+    answered: list[int] = []
+
+    def conflict(**_: Any) -> Any:
+        if len(answered) == times:
+            return None  # send it
+        answered.append(409)
+        # A before-call handler's answer stands in for S3's: (http response, parsed response).
+        return _Answer(), {
+            "Error": {"Code": "ConditionalRequestConflict", "Message": "A conflicting operation occurred"},
+            "ResponseMetadata": {"HTTPStatusCode": 409},
+        }
+
+    backend._connect().meta.events.register("before-call.s3.PutObject", conflict)
+    return answered
 
 
 # Setup
@@ -149,14 +197,62 @@ def test_describe() -> None:
 def test_key_layout(backend: S3Backend, bucket: str, s3: S3Client) -> None:
     backend.save(record("Aa0="))
     backend.join("Aa0=", "lobby")
+    backend.join("Aa0=", "a.b/c%d 中\n")
     assert sorted(all_keys(s3, bucket)) == [
-        f"{PREFIX}members/lobby/Aa0%3D",
-        f"{PREFIX}records/Aa0%3D",
-        f"{PREFIX}rooms/Aa0%3D/lobby",
+        f"{PREFIX}members/a%2Eb%2Fc%25d 中%0A/Aa0=",
+        f"{PREFIX}members/lobby/Aa0=",
+        f"{PREFIX}records/Aa0=",
+        f"{PREFIX}rooms/Aa0=/a%2Eb%2Fc%25d 中%0A",
+        f"{PREFIX}rooms/Aa0=/lobby",
     ]
 
 
-ESCAPES = ["..", ".", "a/b", "../../x", "/", "%2E%2E", "%41", "A", "a%2Fb", "ünï/..", "~"]
+ESCAPES = [
+    "..",
+    ".",
+    "a/b",
+    "../../x",
+    "/",
+    "%2E%2E",
+    "%41",
+    "A",
+    "a%2Fb",
+    "ünï/..",
+    "~",
+    "%",
+    "%25",
+    "%%2",
+    "中文/..",
+    "中文%E4%B8%AD",
+    "😀",
+    "é",
+    "e\u0301",  # the same é, decomposed: S3 keys are bytes, so a key of its own
+    " +?#&=;:@\\{^}`]\"><[|'*!()$,",
+    "\r\n\t\x00\x1f\x7f",
+    "\r",
+    "\n",
+    "\ufffe\uffff\u2028\u0085\ufeff",
+]
+
+
+#: What `encode` must escape: the key syntax, and what no XML body (DeleteObjects') can carry.
+MUST_ESCAPE = {"%", "/", ".", *map(chr, range(0x20)), "\x7f", "\ufffe", "\uffff"}
+
+
+@pytest.mark.parametrize("name", [*ESCAPES, "", "a" * 300, "".join(map(chr, range(0x3000)))])
+def test_encode_is_one_segment_and_decodes_back(name: str) -> None:
+    segment = s3_module.encode(name)
+    assert s3_module.decode(segment) == name
+    assert "/" not in segment
+    assert segment not in (".", "..")
+    assert not MUST_ESCAPE - {"%"} & set(segment)
+    # Everything else stays as it is: with the escapes taken out, what is left is the name's own.
+    assert re.sub("%[0-9A-F]{2}", "", segment) == "".join(c for c in name if c not in MUST_ESCAPE)
+
+
+def test_encode_is_injective() -> None:
+    names = {*ESCAPES, *(s3_module.encode(name) for name in ESCAPES)}
+    assert len({s3_module.encode(name) for name in names}) == len(names)
 
 
 def test_ids_and_rooms_stay_inside_the_prefix_and_apart(
@@ -178,6 +274,52 @@ def test_ids_and_rooms_stay_inside_the_prefix_and_apart(
         assert backend.members(name) == [name]
         assert backend.rooms(name) == [name]
     assert sorted(backend.connections()) == sorted(ESCAPES)
+
+
+def test_a_room_name_of_cjk_characters_keeps_its_characters_in_the_key(
+    backend: S3Backend, bucket: str, s3: S3Client
+) -> None:
+    room = "聊天室" * 110  # 990 bytes of UTF-8; percent-encoded, 2,970 would overflow a key
+    backend.save(record("Aa0="))
+    backend.join("Aa0=", room)
+    assert backend.members(room) == ["Aa0="]
+    assert backend.rooms("Aa0=") == [room]
+    assert f"{PREFIX}members/{room}/Aa0=" in all_keys(s3, bucket)
+    backend.delete("Aa0=")
+    assert all_keys(s3, bucket) == []
+
+
+def test_a_key_over_1024_bytes_is_refused_before_any_request(
+    backend: S3Backend, bucket: str, s3: S3Client
+) -> None:
+    backend.save(record("Aa0="))
+    # The longest key is "connections/members/<room>/Aa0=": 25 bytes besides the room's.
+    at_the_limit = "中" * 333
+    backend.join("Aa0=", at_the_limit)
+    assert len(f"{PREFIX}members/{at_the_limit}/Aa0=".encode()) == 1024
+    assert backend.members(at_the_limit) == ["Aa0="]
+    requests = requests_of(backend)
+    over = at_the_limit + "a"
+    for call in (
+        lambda: backend.join("Aa0=", over),  # its rooms/ key would fit: neither is written
+        lambda: backend.leave("Aa0=", over),
+        lambda: backend.members("中" * 400),
+        lambda: backend.save(record("中" * 400)),
+        lambda: backend.update(record("中" * 400)),
+        lambda: backend.load("中" * 400),
+    ):
+        with pytest.raises(BackendError, match="over S3's limit of 1024") as raised:
+            call()
+        assert str(raised.value).startswith(f"s3 bucket {bucket} prefix 'connections/'")
+    assert requests == []
+    assert backend.rooms("Aa0=") == [at_the_limit]
+
+
+def test_a_name_that_is_no_valid_unicode_is_refused_before_any_request(backend: S3Backend) -> None:
+    requests = requests_of(backend)
+    with pytest.raises(BackendError, match="no valid Unicode"):
+        backend.join("Aa0=", "lone \ud800 surrogate")
+    assert requests == []
 
 
 def test_an_expired_record_is_invisible_though_its_object_remains(
@@ -209,6 +351,89 @@ def test_a_record_carries_its_expiry_in_metadata_and_expires(
         "state": {"user": "ada"},
         "expires_at": saved.expires_at,
     }
+
+
+# Update
+
+
+def test_update_writes_only_over_the_record_it_found_live(
+    backend: S3Backend, bucket: str, s3: S3Client
+) -> None:
+    backend.save(record("conn-1", count=1))
+    etag = s3.get_object(Bucket=bucket, Key=f"{PREFIX}records/conn-1")["ETag"]
+    sent: list[dict[str, Any]] = []
+    backend._connect().meta.events.register(
+        "before-call.s3.PutObject", lambda params, **_: sent.append(params["headers"])
+    )
+    updated = record("conn-1", expires_in=7200, count=2)
+    assert backend.update(updated) is True
+    assert [headers["If-Match"] for headers in sent] == [etag]
+    head = s3.head_object(Bucket=bucket, Key=f"{PREFIX}records/conn-1")
+    assert float(head["Metadata"]["expires-at"]) == updated.expires_at
+    assert head["ContentType"] == "application/json"
+    assert backend.load("conn-1") == updated
+
+
+def test_update_of_a_dead_record_sends_no_write(backend: S3Backend) -> None:
+    backend.save(record("old", expires_in=-1))
+    requests = requests_of(backend)
+    assert backend.update(record("old")) is False
+    assert backend.update(record("never-saved")) is False
+    assert requests == ["GetObject", "GetObject"]
+
+
+def test_update_loses_to_a_delete_between_its_get_and_its_put(
+    backend: S3Backend, bucket: str, s3: S3Client
+) -> None:
+    backend.save(record("conn-1", count=1))
+    before_put(backend, lambda: s3.delete_object(Bucket=bucket, Key=f"{PREFIX}records/conn-1"))
+    assert backend.update(record("conn-1", count=2)) is False  # S3: 404 NoSuchKey
+    assert all_keys(s3, bucket) == []
+
+
+def test_update_loses_to_a_save_between_its_get_and_its_put(backend: S3Backend, bucket: str) -> None:
+    backend.save(record("conn-1", count=1))
+    other = S3Backend(bucket, PREFIX, region="us-east-1", endpoint_url=backend.endpoint_url)
+    saved = record("conn-1", count=3)
+    before_put(backend, lambda: other.save(saved))
+    assert backend.update(record("conn-1", count=2)) is False  # S3: 412 PreconditionFailed
+    assert backend.load("conn-1") == saved
+    other.close()
+
+
+def test_update_retries_a_conflicting_write_from_its_get(backend: S3Backend) -> None:
+    backend.save(record("conn-1", count=1))
+    requests = requests_of(backend)
+    conflicts = conflicting_puts(backend, times=1)
+    assert backend.update(record("conn-1", count=2)) is True
+    # The first PutObject is answered 409 by the fake, ahead of the recorder.
+    assert conflicts == [409]
+    assert requests == ["GetObject", "GetObject", "PutObject"]
+    loaded = backend.load("conn-1")
+    assert loaded is not None
+    assert loaded.state == {"count": 2}
+
+
+def test_update_gives_up_after_repeated_conflicts(backend: S3Backend) -> None:
+    backend.save(record("conn-1", count=1))
+    conflicts = conflicting_puts(backend, times=10)
+    with pytest.raises(BackendError, match="conflicted 3 times"):
+        backend.update(record("conn-1", count=2))
+    assert conflicts == [409, 409, 409]
+    loaded = backend.load("conn-1")
+    assert loaded is not None
+    assert loaded.state == {"count": 1}
+
+
+def test_update_reports_a_missing_bucket(moto_server: MotoServer, bucket: str, s3: S3Client) -> None:
+    backend = s3_backend(moto_server, bucket, create=False)
+    s3.create_bucket(Bucket=bucket)
+    backend.save(record("conn-1"))
+    s3.delete_object(Bucket=bucket, Key=f"{PREFIX}records/conn-1")
+    s3.delete_bucket(Bucket=bucket)
+    with pytest.raises(BackendError, match="the bucket does not exist"):
+        backend.update(record("conn-1"))
+    backend.close()
 
 
 def test_delete_removes_everything_in_batches(

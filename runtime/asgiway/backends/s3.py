@@ -13,11 +13,22 @@ Key layout, under the dsn's prefix P ("" or ending in "/"):
 
 A marker has no expiry of its own: it shows only while its connection's record is live.
 
-`<id>` and `<room>` are `encode`d: percent-encoded UTF-8 with every character but letters, digits,
-'-', '_' and '~' escaped ('.' and '/' included), so a segment is never '.' or '..', never holds a
-'/', and two different names never share a key. Every read and listing is therefore a prefix LIST,
-never a scan of the bucket. S3 is strongly consistent (since December 2020): a GET, HEAD or LIST
-that starts after a write has returned sees that write.
+`<id>` and `<room>` are `encode`d: '%', '/' and '.' are percent-encoded (%25, %2F, %2E), and so
+are the controls U+0000 to U+001F and U+007F, and U+FFFE and U+FFFF (awkward in keys, and most
+cannot travel in an XML body such as DeleteObjects'); every other character stays as it is, taking
+its UTF-8 bytes in the key. So a segment is never '.' or '..', never holds a '/', and two
+different names never share a key. Every read and listing is therefore a prefix LIST, never a scan
+of the bucket. S3 is strongly consistent (since December 2020): a GET, HEAD or LIST that starts
+after a write has returned sees that write.
+
+A key is at most `MAX_KEY_BYTES` (1,024) bytes of UTF-8, prefix included, so a room name can hold
+about 1,000 ASCII or 330 CJK characters, less the prefix and the connection id. A name that would
+make a longer key, or that is no valid Unicode (a lone surrogate), is a BackendError before any
+request: moto accepts longer keys, S3 refuses them (KeyTooLongError).
+
+`update` is a GET, then a PutObject with If-Match on the ETag it saw (S3's conditional writes,
+since November 2024): S3 writes only over the very record found live, so one deleted meanwhile is
+never written back (404), one saved meanwhile never overwritten (412).
 
 Expiry: S3 lifecycle rules expire objects by whole days, counted from an object's creation and
 rounded up to midnight UTC, and remove them lazily, hours or days later still. So they only clean
@@ -31,6 +42,7 @@ than its connection. The CDK construct sets the rule; `create=true` sets it on t
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -38,7 +50,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, cast
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 from asgiway.backends.base import Backend, ConnectionRecord
 from asgiway.backends.dsn import Dsn
@@ -47,7 +59,7 @@ from asgiway.exceptions import BackendError, ConfigurationError
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.literals import BucketLocationConstraintType
-    from mypy_boto3_s3.type_defs import LifecycleRuleTypeDef
+    from mypy_boto3_s3.type_defs import LifecycleRuleTypeDef, PutObjectRequestTypeDef
 
 #: Where each kind of object lives under the dsn's prefix (see the module docstring).
 RECORDS = "records/"
@@ -58,6 +70,8 @@ EXPIRES_AT_METADATA = "expires-at"
 #: The bucket's lifecycle rule: everything under the prefix expires this many days after creation.
 LIFECYCLE_RULE_ID = "asgiway-expire-connections"
 LIFECYCLE_EXPIRATION_DAYS = 1
+#: S3's limit on a key's length, in bytes of UTF-8 (longer ones fail with KeyTooLongError).
+MAX_KEY_BYTES = 1024
 
 # DeleteObjects takes at most 1,000 keys per request.
 _DELETE_BATCH = 1000
@@ -68,6 +82,12 @@ _HTTP_POOL = 2 * _HEAD_WORKERS
 _CONNECT_TIMEOUT_SECONDS = 2
 _READ_TIMEOUT_SECONDS = 5
 _MAX_ATTEMPTS = 3
+# Answers to a conditional PutObject whose If-Match no longer holds: the record changed (412) or is
+# gone (404). A 409 is a concurrent write or delete still in flight, to be retried from the HEAD.
+_NOT_MATCHED = frozenset({"412", "PreconditionFailed", "404", "NoSuchKey"})
+_CONFLICT = frozenset({"409", "ConditionalRequestConflict"})
+# What `encode` escapes: the key syntax ('%', '/', '.'), the controls, and XML's non-characters.
+_ESCAPED = re.compile(r"[%/.\x00-\x1f\x7f\ufffe\uffff]")
 _ACCESS_DENIED = frozenset(
     {"403", "AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
 )
@@ -84,8 +104,12 @@ def lifecycle_rule(prefix: str) -> LifecycleRuleTypeDef:
 
 
 def encode(name: str) -> str:
-    """A connection id or room name as one key segment: injective, no '/', never '.' or '..'."""
-    return quote(name, safe="").replace(".", "%2E")
+    """A connection id or room name as one key segment: injective, no '/', never '.' or '..'.
+
+    Only `_ESCAPED` characters are percent-encoded, as their UTF-8 bytes; the rest stay as they
+    are, so a CJK character takes 3 bytes of the key's 1,024, not 9.
+    """
+    return _ESCAPED.sub(lambda found: "".join(f"%{byte:02X}" for byte in found[0].encode()), name)
 
 
 def decode(segment: str) -> str:
@@ -96,12 +120,13 @@ def decode(segment: str) -> str:
 class S3Backend(Backend):
     """Connection records and room memberships as objects under one prefix of one S3 bucket.
 
-    A record is one object, so `save` and `load` are one PUT and one GET. A membership is two empty
-    marker objects, one per direction. `members` and `connections` LIST the markers or records and
-    then check each record's expiry with a HEAD (its `x-amz-meta-expires-at`; LIST returns no
-    metadata), several at a time. Writing each record's expiry into its markers instead would save
-    those HEADs but make every save rewrite every marker, and a join racing a save could leave a
-    marker with a stale expiry; the HEADs keep writes single and reads always right.
+    A record is one object, so `save` and `load` are one PUT and one GET, and `update` a GET and
+    a conditional PUT. A membership is two empty marker objects, one per direction. `members` and
+    `connections` LIST the markers or records and then check each record's expiry with a HEAD (its
+    `x-amz-meta-expires-at`; LIST returns no metadata), several at a time. Writing each record's
+    expiry into its markers instead would save those HEADs but make every save rewrite every
+    marker, and a join racing a save could leave a marker with a stale expiry; the HEADs keep
+    writes single and reads always right.
 
     One boto3 client serves every thread (botocore clients are thread-safe). The bucket is checked
     with a HeadBucket on first use, and again after any call that could not reach S3 or found the
@@ -147,28 +172,49 @@ class S3Backend(Backend):
         return f"s3 bucket {self.bucket} prefix {self.prefix!r} in {region}{at}"
 
     def save(self, record: ConnectionRecord) -> None:
-        body = record.document().encode()
+        key = self._record_key(record.connection_id)
         with self._s3() as s3:
-            s3.put_object(
-                Bucket=self.bucket,
-                Key=self._record_key(record.connection_id),
-                Body=body,
-                ContentType="application/json",
-                Metadata={EXPIRES_AT_METADATA: repr(record.expires_at)},
-                Expires=datetime.fromtimestamp(record.expires_at, UTC),
-            )
+            self._put_record(s3, key, record)
+
+    def update(self, record: ConnectionRecord) -> bool:
+        key = self._record_key(record.connection_id)
+        with self._s3() as s3:
+            for _ in range(_MAX_ATTEMPTS):
+                # A GET, not a HEAD: a HEAD's bare 404 would not tell a missing bucket from a
+                # missing record, and a missing bucket is an error to report.
+                try:
+                    found = s3.get_object(Bucket=self.bucket, Key=key)
+                except s3.exceptions.NoSuchKey:
+                    return False
+                if ConnectionRecord.from_document(record.connection_id, found["Body"].read()).expired:
+                    return False
+                try:
+                    self._put_record(s3, key, record, if_match=found["ETag"])
+                except s3.exceptions.ClientError as exc:
+                    code = exc.response.get("Error", {}).get("Code", "")
+                    if code in _NOT_MATCHED:
+                        return False
+                    if code not in _CONFLICT:
+                        raise
+                else:
+                    return True
+        raise BackendError(
+            f"{self.describe()}: could not update connection {record.connection_id!r}: other writes"
+            f" to its record conflicted {_MAX_ATTEMPTS} times (409 ConditionalRequestConflict)"
+        )
 
     def load(self, connection_id: str) -> ConnectionRecord | None:
+        key = self._record_key(connection_id)
         with self._s3() as s3:
             try:
-                response = s3.get_object(Bucket=self.bucket, Key=self._record_key(connection_id))
+                response = s3.get_object(Bucket=self.bucket, Key=key)
             except s3.exceptions.NoSuchKey:
                 return None
             record = ConnectionRecord.from_document(connection_id, response["Body"].read())
         return None if record.expired else record
 
     def delete(self, connection_id: str) -> None:
-        rooms = self._list(ROOMS + encode(connection_id) + "/")
+        rooms = self._list(self._key(ROOMS, encode(connection_id), "/"))
         # The record goes first: should a later batch fail, what is left is invisible.
         keys = [
             self._record_key(connection_id),
@@ -194,27 +240,30 @@ class S3Backend(Backend):
 
     def join(self, connection_id: str, room: str) -> None:
         # The reverse marker is written first and removed last (in `leave`), so every members/
-        # marker has its rooms/ twin and `delete`, which lists rooms/, finds them all.
+        # marker has its rooms/ twin and `delete`, which lists rooms/, finds them all. Both keys
+        # are checked before either is written.
+        room_key, member_key = self._room_key(connection_id, room), self._member_key(room, connection_id)
         with self._s3() as s3:
-            s3.put_object(Bucket=self.bucket, Key=self._room_key(connection_id, room), Body=b"")
-            s3.put_object(Bucket=self.bucket, Key=self._member_key(room, connection_id), Body=b"")
+            s3.put_object(Bucket=self.bucket, Key=room_key, Body=b"")
+            s3.put_object(Bucket=self.bucket, Key=member_key, Body=b"")
 
     def leave(self, connection_id: str, room: str) -> None:
+        room_key, member_key = self._room_key(connection_id, room), self._member_key(room, connection_id)
         with self._s3() as s3:
             # DeleteObject of a missing key succeeds (204), so leave is idempotent.
-            s3.delete_object(Bucket=self.bucket, Key=self._member_key(room, connection_id))
-            s3.delete_object(Bucket=self.bucket, Key=self._room_key(connection_id, room))
+            s3.delete_object(Bucket=self.bucket, Key=member_key)
+            s3.delete_object(Bucket=self.bucket, Key=room_key)
 
     def members(self, room: str) -> list[str]:
-        return self._live(self._list(MEMBERS + encode(room) + "/"))
+        return self._live(self._list(self._key(MEMBERS, encode(room), "/")))
 
     def rooms(self, connection_id: str) -> list[str]:
         if not self._live([connection_id]):
             return []
-        return self._list(ROOMS + encode(connection_id) + "/")
+        return self._list(self._key(ROOMS, encode(connection_id), "/"))
 
     def connections(self) -> list[str]:
-        return self._live(self._list(RECORDS))
+        return self._live(self._list(self._key(RECORDS)))
 
     def close(self) -> None:
         with self._lock:
@@ -232,18 +281,48 @@ class S3Backend(Backend):
             return client.meta.region_name, client.meta.endpoint_url
         return self.region or "the AWS environment's region", self.endpoint_url
 
+    def _key(self, *parts: str) -> str:
+        """The key (or key prefix) `prefix + parts`, once sure S3 can take it."""
+        key = self.prefix + "".join(parts)
+        try:
+            size = len(key.encode())
+        except UnicodeEncodeError:
+            raise BackendError(
+                f"{self.describe()}: the key {key!r} is no valid Unicode (S3 keys are UTF-8);"
+                " connection ids and room names must not hold lone surrogates"
+            ) from None
+        if size > MAX_KEY_BYTES:
+            raise BackendError(
+                f"{self.describe()}: the key {key[:100]!r}... is {size} bytes of UTF-8, over S3's"
+                f" limit of {MAX_KEY_BYTES}; use a shorter room name, connection id or key prefix"
+            )
+        return key
+
     def _record_key(self, connection_id: str) -> str:
-        return self.prefix + RECORDS + encode(connection_id)
+        return self._key(RECORDS, encode(connection_id))
 
     def _member_key(self, room: str, connection_id: str) -> str:
-        return self.prefix + MEMBERS + encode(room) + "/" + encode(connection_id)
+        return self._key(MEMBERS, encode(room), "/", encode(connection_id))
 
     def _room_key(self, connection_id: str, room: str) -> str:
-        return self.prefix + ROOMS + encode(connection_id) + "/" + encode(room)
+        return self._key(ROOMS, encode(connection_id), "/", encode(room))
 
-    def _list(self, under: str) -> list[str]:
-        """The decoded last segments of the keys under `prefix + under`, all pages of them."""
-        start = self.prefix + under
+    def _put_record(self, s3: S3Client, key: str, record: ConnectionRecord, *, if_match: str = "") -> None:
+        """PutObject of the record at `key`; with `if_match`, only over the object of that ETag."""
+        request: PutObjectRequestTypeDef = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "Body": record.document().encode(),
+            "ContentType": "application/json",
+            "Metadata": {EXPIRES_AT_METADATA: repr(record.expires_at)},
+            "Expires": datetime.fromtimestamp(record.expires_at, UTC),
+        }
+        if if_match:
+            request["IfMatch"] = if_match
+        s3.put_object(**request)
+
+    def _list(self, start: str) -> list[str]:
+        """The decoded last segments of the keys under the key prefix `start`, all pages of them."""
         with self._s3() as s3:
             pages = s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=start)
             return [decode(item["Key"][len(start) :]) for page in pages for item in page.get("Contents", [])]
