@@ -167,7 +167,9 @@ class WebSocketLifecycle:
                 ConnectionRecord(record.connection_id, record.scope, state, record.expires_at)
             )
             if not kept:
-                logger.info("Connection %s was removed during this event; its state is dropped", event.connection_id)
+                logger.info(
+                    "Connection %s was removed during this event; its state is dropped", event.connection_id
+                )
         return self._session_reply(event, cycle, timeout)
 
     async def _disconnect(

@@ -66,7 +66,7 @@ def make(
     yield build
     for backend in made:
         backend.close()
-    if made and case.clean is not None:
+    if case.clean is not None:
         case.clean(token)
 
 

@@ -31,6 +31,9 @@ class MemoryBackend(Backend):
     def save(self, record: ConnectionRecord) -> None:
         raise NotImplementedError
 
+    def update(self, record: ConnectionRecord) -> bool:
+        raise NotImplementedError
+
     def load(self, connection_id: str) -> ConnectionRecord | None:
         raise NotImplementedError
 
