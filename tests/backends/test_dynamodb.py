@@ -272,11 +272,15 @@ def test_delete_removes_memberships_beyond_one_batch(
 
 
 def test_unprocessed_items_are_sent_again(
-    make: Callable[..., DynamoDBBackend], monkeypatch: pytest.MonkeyPatch
+    make: Callable[..., DynamoDBBackend],
+    dynamodb: DynamoDBClient,
+    table: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A throttled partition makes BatchWriteItem return part of the batch as UnprocessedItems."""
     backend = make()
     backend.save(record("a"))
+    backend.join("a", "lobby")
     client = backend._connect()
     real_write = client.batch_write_item
     sizes: list[int] = []
@@ -288,10 +292,9 @@ def test_unprocessed_items_are_sent_again(
         return {"UnprocessedItems": {table: requests[1:]} if requests[1:] else {}}
 
     monkeypatch.setattr(client, "batch_write_item", one_at_a_time)
-    backend.join("a", "lobby")
-    assert sizes == [2, 1]
-    assert backend.members("lobby") == ["a"]
-    assert backend.rooms("a") == ["lobby"]
+    backend.delete("a")
+    assert sizes == [3, 2, 1]
+    assert items(dynamodb, table) == []
 
 
 def test_a_batch_that_stays_unprocessed_raises(
@@ -299,17 +302,52 @@ def test_a_batch_that_stays_unprocessed_raises(
 ) -> None:
     backend = make()
     client = backend._connect()
+    backend.save(record("a"))
     monkeypatch.setattr(client, "batch_write_item", lambda RequestItems: {"UnprocessedItems": RequestItems})
     monkeypatch.setattr(time, "sleep", lambda seconds: None)
     with pytest.raises(BackendError) as caught:
-        backend.join("a", "lobby")
+        backend.delete("a")
     assert str(caught.value) == (
         f"{backend.describe()}: BatchWriteItem left part of a batch unprocessed after 7 tries"
         " over 3.15 s (the table is throttled)"
     )
 
 
-# Consistency, errors, reconnection
+def test_update_is_one_conditional_put_that_is_not_retried(make: Callable[..., DynamoDBBackend]) -> None:
+    """A failed condition says the record is gone: one request, no retry, nothing written."""
+    backend = make()
+    sent: list[str] = []
+    conditions: list[Any] = []
+
+    def note(params: dict[str, Any], model: Any, **kwargs: Any) -> None:
+        if model.name == "PutItem":
+            conditions.append(params.get("ConditionExpression"))
+
+    client = backend._connect()
+    client.meta.events.register("provide-client-params.dynamodb.PutItem", note)
+    client.meta.events.register("before-send.dynamodb.PutItem", lambda **kwargs: sent.append("PutItem"))
+    assert backend.update(record("gone")) is False
+    assert sent == ["PutItem"]
+    assert conditions == ["attribute_exists(#pk) AND #expires_at > :now"]
+    backend.save(record("a", n=1))
+    assert backend.update(record("a", n=2)) is True
+    loaded = backend.load("a")
+    assert loaded is not None
+    assert loaded.state == {"n": 2}
+
+
+def test_update_refuses_a_record_over_400_kb(
+    make: Callable[..., DynamoDBBackend], dynamodb: DynamoDBClient, table: str
+) -> None:
+    backend = make()
+    backend.save(record("big", n=1))
+    with pytest.raises(BackendError) as caught:
+        backend.update(record("big", text="🎉" * 110_000))
+    message = str(caught.value)
+    assert message.startswith(f"{backend.describe()}: the record of connection 'big' is 440,")
+    assert "DynamoDB's item limit of 400 KB (409,600 bytes)" in message
+    (stored,) = items(dynamodb, table)
+    assert stored["state"] == '{"n":1}'
 
 
 def test_every_read_is_consistent(make: Callable[..., DynamoDBBackend]) -> None:
@@ -334,6 +372,75 @@ def test_every_read_is_consistent(make: Callable[..., DynamoDBBackend]) -> None:
     backend.delete("a")
     assert {name for name, _ in reads} == {"GetItem", "Query", "Scan", "BatchGetItem"}
     assert all(consistent is True for _, consistent in reads), reads
+
+
+def test_join_writes_the_by_room_item_first_and_leave_removes_it_last(
+    make: Callable[..., DynamoDBBackend],
+) -> None:
+    """So racing joins and leaves never leave a by-room item alone, which delete could not find."""
+    backend = make()
+    writes: list[tuple[str, str]] = []
+
+    def note(params: dict[str, Any], model: Any, **kwargs: Any) -> None:
+        if model.name in ("PutItem", "DeleteItem"):
+            key = params.get("Item") or params["Key"]
+            writes.append((model.name, key["pk"]["S"]))
+
+    backend._connect().meta.events.register("provide-client-params.dynamodb", note)
+    backend.join("a", "lobby")
+    backend.leave("a", "lobby")
+    assert writes == [
+        ("PutItem", "room#lobby"),
+        ("PutItem", "conn#a"),
+        ("DeleteItem", "conn#a"),
+        ("DeleteItem", "room#lobby"),
+    ]
+
+
+def closes(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The botocore clients closed from now on."""
+    from botocore.client import BaseClient
+
+    closed: list[Any] = []
+    real_close = BaseClient.close
+
+    def close(client: BaseClient) -> None:
+        closed.append(client)
+        real_close(client)
+
+    monkeypatch.setattr(BaseClient, "close", close)
+    return closed
+
+
+def test_a_vanished_table_closes_the_dropped_client(
+    make: Callable[..., DynamoDBBackend],
+    dynamodb: DynamoDBClient,
+    table: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    backend = make()
+    backend.save(record("a"))
+    client = backend._connect()
+    closed = closes(monkeypatch)
+    dynamodb.delete_table(TableName=table)
+    with pytest.raises(BackendError, match="the table does not exist"):
+        backend.join("a", "lobby")
+    assert closed == [client]
+    assert backend._client is None
+    backend.save(record("b"))
+    assert backend._connect() is not client
+
+
+def test_a_client_that_finds_no_table_is_closed(
+    make: Callable[..., DynamoDBBackend], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = make(create=False)
+    closed = closes(monkeypatch)
+    for _ in range(2):
+        with pytest.raises(BackendError, match="the table does not exist"):
+            backend.load("a")
+    assert len(closed) == 2
+    assert backend._client is None
 
 
 def test_an_unreachable_endpoint_fails_quickly_at_first_use() -> None:

@@ -32,6 +32,12 @@ Why this layout:
   more: a partition listing all connections takes a write on every connect and disconnect on a
   single key (DynamoDB allows 1,000 writes a second per partition), and a global secondary index
   cannot be read consistently.
+- `update` is one conditional PutItem: it writes only while the record exists and its expiry is to
+  come, so a MESSAGE ending after a DISCONNECT elsewhere cannot bring the connection back.
+- `join` puts the by-room item, then the by-connection item; `leave` deletes them the other way
+  round. Racing joins and leaves (in two containers) can then never leave a by-room item alone,
+  which `members` would list while `delete`, reading the connection's partition, never found it.
+  A transaction would do the same at twice the write cost.
 - DynamoDB's TTL deletes an expired item lazily, typically within a few days, so every read also
   drops items whose expiry has passed.
 - Every read is strongly consistent (ConsistentRead): the MESSAGE that follows a CONNECT may run
@@ -135,24 +141,24 @@ class DynamoDBBackend(Backend):
         return f"{where} (endpoint {self.endpoint_url})" if self.endpoint_url else where
 
     def save(self, record: ConnectionRecord) -> None:
-        scope, state = dump_json(record.scope), dump_json(record.state)
-        item: Item = {
-            PARTITION_KEY: {"S": CONNECTION_TAG + record.connection_id},
-            SORT_KEY: {"S": RECORD_SORT_KEY},
-            "scope": {"S": scope},
-            "state": {"S": state},
-            "expires_at": {"N": repr(record.expires_at)},
-            TTL_ATTRIBUTE: {"N": str(math.ceil(record.expires_at))},
-        }
-        size = _item_size(item)
-        if size > MAX_ITEM_BYTES:
-            raise BackendError(
-                f"{self.describe()}: the record of connection {record.connection_id!r} is {size:,}"
-                f" bytes (scope {len(scope.encode()):,}, state {len(state.encode()):,} as JSON), over"
-                f" DynamoDB's item limit of 400 KB ({MAX_ITEM_BYTES:,} bytes)"
-            )
+        item = self._record_item(record)
         with self._dynamodb() as dynamodb:
             dynamodb.put_item(TableName=self.table, Item=item)
+
+    def update(self, record: ConnectionRecord) -> bool:
+        item = self._record_item(record)
+        with self._dynamodb() as dynamodb:
+            try:
+                dynamodb.put_item(
+                    TableName=self.table,
+                    Item=item,
+                    ConditionExpression="attribute_exists(#pk) AND #expires_at > :now",
+                    ExpressionAttributeNames=_names(PARTITION_KEY, "expires_at"),
+                    ExpressionAttributeValues={":now": {"N": repr(time.time())}},
+                )
+            except dynamodb.exceptions.ConditionalCheckFailedException:
+                return False  # absent, deleted or expired (botocore does not retry this error)
+        return True
 
     def load(self, connection_id: str) -> ConnectionRecord | None:
         with self._dynamodb() as dynamodb:
@@ -178,13 +184,28 @@ class DynamoDBBackend(Backend):
         self._write(requests)
 
     def join(self, connection_id: str, room: str) -> None:
+        # By-room item first, by-connection item second; `leave` goes the other way round. Racing
+        # joins and leaves can then never leave a by-room item alone (which `members` would list
+        # and `delete` never find): its put precedes the by-connection put, which follows any
+        # delete of the by-connection item that precedes the by-room delete.
         ttl = math.ceil(time.time() + RECORD_LIFETIME_SECONDS)
         connection, room_key = CONNECTION_TAG + connection_id, ROOM_TAG + room
-        self._write([_put(room_key, connection, ttl), _put(connection, room_key, ttl)])
+        with self._dynamodb() as dynamodb:
+            for partition, sort_key in ((room_key, connection), (connection, room_key)):
+                item: Item = {
+                    PARTITION_KEY: {"S": partition},
+                    SORT_KEY: {"S": sort_key},
+                    TTL_ATTRIBUTE: {"N": str(ttl)},
+                }
+                dynamodb.put_item(TableName=self.table, Item=item)
 
     def leave(self, connection_id: str, room: str) -> None:
         connection, room_key = CONNECTION_TAG + connection_id, ROOM_TAG + room
-        self._write([_delete(room_key, connection), _delete(connection, room_key)])
+        with self._dynamodb() as dynamodb:
+            for partition, sort_key in ((connection, room_key), (room_key, connection)):
+                dynamodb.delete_item(
+                    TableName=self.table, Key={PARTITION_KEY: {"S": partition}, SORT_KEY: {"S": sort_key}}
+                )
 
     def members(self, room: str) -> list[str]:
         now = time.time()
@@ -238,7 +259,7 @@ class DynamoDBBackend(Backend):
     def _dynamodb(self) -> Iterator[DynamoDBClient]:
         """The ready client, with botocore's errors turned into BackendError."""
         client = self._connect()
-        with self._errors():
+        with self._errors(client):
             yield client
 
     def _connect(self) -> DynamoDBClient:
@@ -271,14 +292,18 @@ class DynamoDBBackend(Backend):
                 retries={"mode": "standard", "max_attempts": self.max_attempts},
             ),
         )
-        with self._errors():
-            try:
-                table = client.describe_table(TableName=self.table)["Table"]
-            except client.exceptions.ResourceNotFoundException:
-                if not self.create:
-                    raise  # _errors says what to create
-                table = self._create_table(client)
-        self._check_keys(table)
+        try:
+            with self._errors():
+                try:
+                    table = client.describe_table(TableName=self.table)["Table"]
+                except client.exceptions.ResourceNotFoundException:
+                    if not self.create:
+                        raise  # _errors says what to create
+                    table = self._create_table(client)
+            self._check_keys(table)
+        except BaseException:
+            client.close()  # its connection pool, which nothing else will use
+            raise
         return client
 
     def _create_table(self, client: DynamoDBClient) -> TableDescriptionTypeDef:
@@ -322,8 +347,16 @@ class DynamoDBBackend(Backend):
                 f" {_TABLE_SPEC}; point the dsn at another table or recreate this one"
             )
 
+    def _drop(self, client: DynamoDBClient) -> None:
+        """Forget `client`, so that the next call opens (and checks the table) anew, and close it."""
+        with self._lock:
+            if self._client is client:  # not one another thread has opened since
+                self._client = None
+        client.close()
+
     @contextmanager
-    def _errors(self) -> Iterator[None]:
+    def _errors(self, client: DynamoDBClient | None = None) -> Iterator[None]:
+        """botocore's errors as BackendError; a missing table drops `client`, the one in use."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -332,7 +365,8 @@ class DynamoDBBackend(Backend):
             code = exc.response.get("Error", {}).get("Code", "")
             if code == "ResourceNotFoundException":
                 # Deleted, or a local emulator restarted empty: check the table again next time.
-                self._client = None
+                if client is not None:
+                    self._drop(client)
                 raise BackendError(self._missing_table()) from exc
             raise BackendError(f"{self.describe()}: {self._explain(code, exc)}") from exc
         except BotoCoreError as exc:  # unreachable endpoint, timeouts, no credentials
@@ -344,7 +378,7 @@ class DynamoDBBackend(Backend):
         if code in _DENIED:
             return (
                 f"{exc}; the caller (the Lambda function's role) needs dynamodb:DescribeTable, GetItem,"
-                " PutItem, Query, Scan, BatchGetItem and BatchWriteItem on this table"
+                " PutItem, DeleteItem, Query, Scan, BatchGetItem and BatchWriteItem on this table"
             )
         return str(exc)
 
@@ -362,6 +396,28 @@ class DynamoDBBackend(Backend):
             f"  aws dynamodb update-time-to-live{region} --table-name {self.table}"
             f" --time-to-live-specification Enabled=true,AttributeName={TTL_ATTRIBUTE}"
         )
+
+    # Items.
+
+    def _record_item(self, record: ConnectionRecord) -> Item:
+        """The record's item, refused with a clear error when over DynamoDB's item limit."""
+        scope, state = dump_json(record.scope), dump_json(record.state)
+        item: Item = {
+            PARTITION_KEY: {"S": CONNECTION_TAG + record.connection_id},
+            SORT_KEY: {"S": RECORD_SORT_KEY},
+            "scope": {"S": scope},
+            "state": {"S": state},
+            "expires_at": {"N": repr(record.expires_at)},
+            TTL_ATTRIBUTE: {"N": str(math.ceil(record.expires_at))},
+        }
+        size = _item_size(item)
+        if size > MAX_ITEM_BYTES:
+            raise BackendError(
+                f"{self.describe()}: the record of connection {record.connection_id!r} is {size:,}"
+                f" bytes (scope {len(scope.encode()):,}, state {len(state.encode()):,} as JSON), over"
+                f" DynamoDB's item limit of 400 KB ({MAX_ITEM_BYTES:,} bytes)"
+            )
+        return item
 
     # Reads and writes of several items.
 
@@ -437,11 +493,6 @@ _TABLE_SPEC = (
 
 def _record_key(connection_id: str) -> Item:
     return {PARTITION_KEY: {"S": CONNECTION_TAG + connection_id}, SORT_KEY: {"S": RECORD_SORT_KEY}}
-
-
-def _put(partition: str, sort_key: str, ttl: int) -> WriteRequestTypeDef:
-    item: Item = {PARTITION_KEY: {"S": partition}, SORT_KEY: {"S": sort_key}, TTL_ATTRIBUTE: {"N": str(ttl)}}
-    return {"PutRequest": {"Item": item}}
 
 
 def _delete(partition: str, sort_key: str) -> WriteRequestTypeDef:
