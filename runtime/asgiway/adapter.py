@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from asgiway import deferred
 from asgiway.backends import Backend, from_dsn
 from asgiway.exceptions import ConfigurationError, LifespanError, UnknownEventError
 from asgiway.lifecycle import WebSocketLifecycle
@@ -55,6 +56,7 @@ class Adapter:
         api_gateway_endpoint_url: str | None = None,
         text_mime_types: Iterable[str] | None = None,
         exclude_headers: Iterable[str] = (),
+        two_way_replies: bool = False,
     ) -> None:
         if lifespan not in ("auto", "on", "off"):
             raise ConfigurationError(f"lifespan must be 'auto', 'on' or 'off', not {lifespan!r}")
@@ -67,12 +69,15 @@ class Adapter:
             exclude_headers=frozenset(name.lower() for name in exclude_headers),
             websocket_path=websocket_path,
             api_gateway_endpoint_url=api_gateway_endpoint_url,
+            two_way_replies=two_way_replies,
         )
         self.backend: Backend | None = from_dsn(dsn) if dsn else None
         self._runner = asyncio.Runner()
         self._lifespan = LifespanCycle(app, lifespan)
 
     def __call__(self, event: LambdaEvent, context: LambdaContext | None = None) -> LambdaResponse:
+        if deferred.is_delivery(event):
+            return deferred.handle(event)
         self._start_lifespan(context)
         timeout = _event_seconds(context)
         if isinstance(event, dict) and WebSocketEvent.infer(event):

@@ -1,138 +1,184 @@
-"""The API Gateway `@connections` management API: how frames reach a WebSocket client.
+"""`Connections`: reach any WebSocket client of the app, not only the caller.
 
-POST `/@connections/{id}` sends a frame (200), GET describes the connection (200), DELETE
-closes it (204). 410 GoneException means the client has left. A frame is at most 128 KB.
-One boto3 client is kept per endpoint, so warm invocations reuse its HTTP connection pool;
-botocore signs every request and percent-encodes ids (API Gateway ids end with `=`).
+Inside an event, `Connections.of(websocket)` is bound to the caller's connection and to the
+Adapter's store and @connections endpoint. Outside one (an HTTP route, a script, a scheduled job),
+`Connections(dsn=..., endpoint_url=...)` builds the same from a dsn and the API's stage URL.
+
+Every method is `async`: the store and @connections calls run in threads, so the app's event loop
+is never blocked. A broadcast posts to every member at once through a bounded pool sharing one
+boto3 client, removes the connections that answer 410, and reports what it could not deliver.
 """
 
 from __future__ import annotations
 
-import os
-import re
+import asyncio
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
 
-from asgiway.exceptions import AsgiwayError
+from asgiway.backends import Backend, from_dsn
+from asgiway.exceptions import ConfigurationError
+from asgiway.management_api import (
+    MAX_CONCURRENT_CALLS,
+    MAX_MESSAGE_BYTES,
+    ConnectionsApiError,
+    ManagementApi,
+    MessageTooLargeError,
+    client_for,
+    configured_endpoint_url,
+)
 
-if TYPE_CHECKING:
-    from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
+#: The scope key under which an event's `Connections` travels to the app.
+CONNECTIONS_SCOPE_KEY = "asgiway.connections"
 
-#: API Gateway refuses a WebSocket message over 128 KB (413 PayloadTooLarge).
-MAX_MESSAGE_BYTES = 128 * 1024
-
-#: boto3's own variables for redirecting this one service, then every service.
-ENDPOINT_ENVIRONMENT_VARIABLES = ("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI", "AWS_ENDPOINT_URL")
-
-_EXECUTE_API_HOST = re.compile(r"^https://[^./]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com")
-
-
-class ConnectionsApiError(AsgiwayError):
-    """The @connections API refused a call for a reason other than the client being gone."""
-
-
-class MessageTooLargeError(ConnectionsApiError):
-    """A frame over API Gateway's 128 KB message limit; refused before calling AWS."""
-
-
-def configured_endpoint_url() -> str | None:
-    """An endpoint set through boto3's environment variables, if any (local runs, tests)."""
-    for name in ENDPOINT_ENVIRONMENT_VARIABLES:
-        value = os.environ.get(name)
-        if value:
-            return value
-    return None
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
 
 
-class ConnectionsClient:
-    """Calls @connections at one endpoint, e.g. `https://{api}.execute-api.{region}.amazonaws.com/{stage}`."""
+def _fan_out_pool() -> ThreadPoolExecutor:
+    """One pool per container, sized to the @connections client's HTTP pool."""
+    global _pool  # noqa: PLW0603 - created on first broadcast, then shared by every Connections
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=MAX_CONCURRENT_CALLS, thread_name_prefix="asgiway-fan-out")
+        return _pool
 
-    def __init__(self, endpoint_url: str) -> None:
-        self.endpoint_url = endpoint_url.rstrip("/")
-        self._client: ApiGatewayManagementApiClient | None = None
-        self._lock = threading.Lock()
 
-    def post(self, connection_id: str, data: str | bytes) -> bool:
-        """Send one frame; False when the client is gone (410)."""
-        payload = data.encode("utf-8") if isinstance(data, str) else data
-        if len(payload) > MAX_MESSAGE_BYTES:
-            raise MessageTooLargeError(
-                f"A WebSocket message of {len(payload)} bytes exceeds API Gateway's limit of "
-                f"{MAX_MESSAGE_BYTES} bytes; split it or send a link to the data instead"
+@dataclass
+class BroadcastResult:
+    """What a broadcast did: `sent` reached their client, `gone` had left (410) and were removed,
+    `failed` maps the others to the reason (throttled after retries, 403, 5xx, timeouts)."""
+
+    sent: list[str] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+class Connections:
+    """The app's WebSocket connections: `send`, `close`, `info`, `broadcast`, and rooms.
+
+    `connection_id` is the caller's in an event (the default of `join`, `leave`); None outside one.
+    """
+
+    def __init__(
+        self,
+        dsn: str | None = None,
+        *,
+        endpoint_url: str | None = None,
+        backend: Backend | None = None,
+        connection_id: str | None = None,
+    ) -> None:
+        if backend is None:
+            if dsn is None:
+                raise ConfigurationError("Connections needs the store: pass dsn= (or backend=)")
+            backend = from_dsn(dsn)
+        endpoint_url = endpoint_url or configured_endpoint_url()
+        if endpoint_url is None:
+            raise ConfigurationError(
+                "Connections needs the @connections endpoint: pass endpoint_url='https://{api-id}"
+                ".execute-api.{region}.amazonaws.com/{stage}' or set AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI"
             )
-        return self._call("post_to_connection", ConnectionId=connection_id, Data=payload) is not None
+        self.backend = backend
+        self.endpoint_url = endpoint_url
+        self.connection_id = connection_id
+        self._own_frames: Callable[[str | bytes], None] | None = None
 
-    def delete(self, connection_id: str) -> bool:
-        """Close the connection; False when it was already gone (410)."""
-        return self._call("delete_connection", ConnectionId=connection_id) is not None
-
-    def info(self, connection_id: str) -> dict[str, Any] | None:
-        """ConnectedAt, Identity and LastActiveAt of a live connection, or None when gone."""
-        answer = self._call("get_connection", ConnectionId=connection_id)
-        if answer is None:
-            return None
-        return {key: value for key, value in answer.items() if key != "ResponseMetadata"}
-
-    def _call(self, operation: str, **params: Any) -> dict[str, Any] | None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            answer: dict[str, Any] = getattr(self.client, operation)(**params)
-        except ClientError as exc:
-            # botocore maps a 410 to GoneException only when AWS names it; a bare 410 means the same.
-            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 410:
-                return None
-            code = exc.response.get("Error", {}).get("Code", "?")
-            raise ConnectionsApiError(
-                f"@connections {operation} at {self.endpoint_url} failed: {code}"
-            ) from exc
-        except BotoCoreError as exc:
-            raise ConnectionsApiError(
-                f"@connections {operation} at {self.endpoint_url} failed: {exc}"
-            ) from exc
-        return answer
+    @classmethod
+    def of(cls, websocket_or_scope: Any) -> Connections:
+        """The Connections of the event a Starlette/FastAPI WebSocket (or an ASGI scope) serves."""
+        scope = getattr(websocket_or_scope, "scope", websocket_or_scope)
+        found = scope.get(CONNECTIONS_SCOPE_KEY) if isinstance(scope, dict) else None
+        if not isinstance(found, Connections):
+            raise ConfigurationError(
+                "Connections.of() works inside a WebSocket event served by asgiway's Adapter; "
+                "elsewhere build Connections(dsn=..., endpoint_url=...)"
+            )
+        return found
 
     @property
-    def client(self) -> ApiGatewayManagementApiClient:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = self._make_client()
-        return self._client
+    def api(self) -> ManagementApi:
+        return client_for(self.endpoint_url)
 
-    def _make_client(self) -> ApiGatewayManagementApiClient:
-        import boto3
-        from botocore.config import Config
+    async def send(self, connection_id: str, data: str | bytes) -> bool:
+        """Send one frame; False when the client has left (its record is then removed)."""
+        if connection_id == self.connection_id and self._own_frames is not None:
+            self._own_frames(data)  # the caller is still in its handshake: delivered right after it
+            return True
+        delivered = await asyncio.to_thread(self.api.post, connection_id, data)
+        if not delivered:
+            await asyncio.to_thread(self.backend.delete, connection_id)
+        return delivered
 
-        match = _EXECUTE_API_HOST.match(self.endpoint_url)
-        region = (
-            match.group(1)
-            if match
-            else os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-        )
-        config = Config(
-            connect_timeout=2,
-            read_timeout=5,
-            retries={"mode": "standard", "max_attempts": 3},
-            tcp_keepalive=True,
-        )
-        # boto3's default session is not thread-safe; each client gets a session of its own.
-        return boto3.session.Session().client(
-            "apigatewaymanagementapi",
-            endpoint_url=self.endpoint_url,
-            region_name=region,
-            config=config,
-        )
+    async def close(self, connection_id: str | None = None) -> bool:
+        """Close a connection (the caller's by default); False when it had already left."""
+        target = self._target(connection_id)
+        await asyncio.to_thread(self.backend.delete, target)
+        return await asyncio.to_thread(self.api.delete, target)
 
+    async def info(self, connection_id: str | None = None) -> dict[str, Any] | None:
+        """ConnectedAt, Identity and LastActiveAt of a connection, or None when it has left."""
+        return await asyncio.to_thread(self.api.info, self._target(connection_id))
 
-_clients: dict[str, ConnectionsClient] = {}
-_clients_lock = threading.Lock()
+    async def join(self, room: str, *, connection_id: str | None = None) -> None:
+        await asyncio.to_thread(self.backend.join, self._target(connection_id), room)
 
+    async def leave(self, room: str, *, connection_id: str | None = None) -> None:
+        await asyncio.to_thread(self.backend.leave, self._target(connection_id), room)
 
-def client_for(endpoint_url: str) -> ConnectionsClient:
-    """The one client of this container for an endpoint, created on first use."""
-    with _clients_lock:
-        client = _clients.get(endpoint_url)
-        if client is None:
-            client = _clients[endpoint_url] = ConnectionsClient(endpoint_url)
-        return client
+    async def members(self, room: str) -> list[str]:
+        return await asyncio.to_thread(self.backend.members, room)
+
+    async def rooms(self, connection_id: str | None = None) -> list[str]:
+        return await asyncio.to_thread(self.backend.rooms, self._target(connection_id))
+
+    async def broadcast(
+        self, data: str | bytes, room: str | None = None, exclude: Iterable[str] = ()
+    ) -> BroadcastResult:
+        """Send `data` to every live connection, or to the room's, but those in `exclude`.
+
+        A frame over API Gateway's 128 KB is refused at once with MessageTooLargeError.
+        """
+        size = len(data.encode("utf-8") if isinstance(data, str) else data)
+        if size > MAX_MESSAGE_BYTES:
+            raise MessageTooLargeError(
+                f"A WebSocket message of {size} bytes exceeds API Gateway's limit of"
+                f" {MAX_MESSAGE_BYTES} bytes; split it or send a link to the data instead"
+            )
+        return await asyncio.to_thread(self._fan_out, data, room, frozenset(exclude))
+
+    def _fan_out(self, data: str | bytes, room: str | None, exclude: frozenset[str]) -> BroadcastResult:
+        targets = self.backend.members(room) if room is not None else self.backend.connections()
+        result = BroadcastResult()
+        pool = _fan_out_pool()
+        futures = {
+            pool.submit(self._deliver, connection_id, data): connection_id
+            for connection_id in targets
+            if connection_id not in exclude
+        }
+        for future, connection_id in futures.items():
+            try:
+                outcome = future.result()
+            except ConnectionsApiError as exc:
+                result.failed[connection_id] = str(exc)
+                continue
+            (result.sent if outcome else result.gone).append(connection_id)
+        return result
+
+    def _deliver(self, connection_id: str, data: str | bytes) -> bool:
+        if connection_id == self.connection_id and self._own_frames is not None:
+            self._own_frames(data)
+            return True
+        if self.api.post(connection_id, data):
+            return True
+        self.backend.delete(connection_id)
+        return False
+
+    def _target(self, connection_id: str | None) -> str:
+        target = connection_id or self.connection_id
+        if target is None:
+            raise ConfigurationError(
+                "Name the connection: connection_id= (there is no caller outside an event)"
+            )
+        return target

@@ -18,18 +18,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from asgiway.backends import Backend, ConnectionRecord
-from asgiway.connections import (
+from asgiway.connections import CONNECTIONS_SCOPE_KEY, Connections
+from asgiway.deferred import deliver_after_handshake, wait_for_delivery
+from asgiway.exceptions import BackendError
+from asgiway.management_api import (
     ConnectionsApiError,
-    ConnectionsClient,
+    ManagementApi,
     client_for,
     configured_endpoint_url,
 )
-from asgiway.exceptions import BackendError
 from asgiway.protocols.bounded import SessionEnd
 from asgiway.protocols.websocket import Deliver, WebSocketCycle, WebSocketCycleState
 from asgiway.sources.websocket import EventType, MalformedEventError, WebSocketEvent
 from asgiway.state import encoded, persistable, session_state
-from asgiway.types import AdapterConfig, ASGIApp, LambdaContext, LambdaResponse, Message
+from asgiway.types import AdapterConfig, ASGIApp, LambdaContext, LambdaResponse, Message, Scope
 
 logger = logging.getLogger("asgiway")
 
@@ -87,25 +89,40 @@ class WebSocketLifecycle:
             return await self._message(event, record, context, timeout)
         return await self._disconnect(event, record, context, timeout)
 
-    def _connections(self, event: WebSocketEvent) -> ConnectionsClient:
-        endpoint = self.config.api_gateway_endpoint_url or configured_endpoint_url() or event.endpoint_url
-        return client_for(endpoint)
+    def _endpoint(self, event: WebSocketEvent) -> str:
+        return self.config.api_gateway_endpoint_url or configured_endpoint_url() or event.endpoint_url
+
+    def _connections(self, event: WebSocketEvent) -> ManagementApi:
+        return client_for(self._endpoint(event))
+
+    def _scope(
+        self,
+        event: WebSocketEvent,
+        stored: dict[str, Any],
+        context: LambdaContext | None,
+        state: dict[str, Any],
+    ) -> Scope:
+        """The session's scope, carrying the `Connections` bound to this caller."""
+        scope = event.scope(stored, context, state)
+        scope[CONNECTIONS_SCOPE_KEY] = Connections(
+            backend=self.backend, endpoint_url=self._endpoint(event), connection_id=event.connection_id
+        )
+        return scope
 
     async def _connect(
         self, event: WebSocketEvent, context: LambdaContext | None, timeout: float
     ) -> LambdaResponse:
         stored_scope = event.connect_scope(self.config)
         state = dict(self.lifespan_state)
-        scope = event.scope(stored_scope, context, state)
+        scope = self._scope(event, stored_scope, context, state)
+        # API Gateway refuses posts until $connect has returned: frames to the caller wait for it.
+        pending: list[str | bytes] = []
+        scope[CONNECTIONS_SCOPE_KEY]._own_frames = pending.append
 
-        async def undeliverable(_: str | bytes) -> None:
-            logger.warning(
-                "A frame sent during CONNECT of %s was dropped: API Gateway accepts frames "
-                "only once $connect has returned",
-                event.connection_id,
-            )
+        async def hold(frame: str | bytes) -> None:
+            pending.append(frame)
 
-        cycle = WebSocketCycle(scope, [], undeliverable, replay=False)
+        cycle = WebSocketCycle(scope, [], hold, replay=False)
         end = await cycle.run(self.app, timeout)
         if end is SessionEnd.RAISED:
             logger.error("The app raised during CONNECT of %s", event.connection_id, exc_info=cycle.error)
@@ -130,6 +147,8 @@ class WebSocketLifecycle:
         self.backend.save(
             ConnectionRecord(event.connection_id, stored_scope, persistable(state, self.lifespan_state) or {})
         )
+        if pending:
+            deliver_after_handshake(self._endpoint(event), event.connection_id, pending, context)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in cycle.accept_headers}
         if cycle.accept_subprotocol:
             headers["Sec-WebSocket-Protocol"] = cycle.accept_subprotocol
@@ -144,22 +163,37 @@ class WebSocketLifecycle:
     ) -> LambdaResponse:
         message = event.received()
         connections = self._connections(event)
+        await asyncio.to_thread(wait_for_delivery, event.connection_id)
         gone = False
 
-        async def post(data: str | bytes) -> None:
+        async def send_now(data: str | bytes) -> None:
             nonlocal gone
-            if gone:
-                return
             # In a thread, so a slow @connections call cannot stall the event's deadline.
-            if not await asyncio.to_thread(connections.post, event.connection_id, data):
+            if not gone and not await asyncio.to_thread(connections.post, event.connection_id, data):
                 gone = True
 
+        # With two-way replies, the latest frame is held back: if it is text and the last one, it
+        # goes back as the route response instead of a POST.
+        held: list[str | bytes] = []
+
+        async def post(data: str | bytes) -> None:
+            if not self.config.two_way_replies:
+                await send_now(data)
+                return
+            if held:
+                await send_now(held.pop())
+            held.append(data)
+
         cycle, state = await self._replay(event, record, context, timeout, message=message, deliver=post)
+        closing = cycle.state is WebSocketCycleState.CLOSED
+        reply_body = held.pop() if held and isinstance(held[0], str) and not closing else None
+        for frame in held:  # binary (a route response carries text), or before the app's close
+            await send_now(frame)
         if gone:
             logger.info("Connection %s is gone (410); removing its record", event.connection_id)
             self.backend.delete(event.connection_id)
             return _reply(200)
-        if cycle.state is WebSocketCycleState.CLOSED:
+        if closing:
             self.backend.delete(event.connection_id)
             await asyncio.to_thread(connections.delete, event.connection_id)
         elif state is not None and encoded(state) != encoded(record.state):
@@ -170,7 +204,10 @@ class WebSocketLifecycle:
                 logger.info(
                     "Connection %s was removed during this event; its state is dropped", event.connection_id
                 )
-        return self._session_reply(event, cycle, timeout)
+        reply = self._session_reply(event, cycle, timeout)
+        if reply_body is not None and reply["statusCode"] == 200:
+            reply["body"] = reply_body
+        return reply
 
     async def _disconnect(
         self,
@@ -198,7 +235,9 @@ class WebSocketLifecycle:
         deliver: Deliver | None,
     ) -> tuple[WebSocketCycle, dict[str, Any] | None]:
         state = session_state(record.state, self.lifespan_state)
-        cycle = WebSocketCycle(event.scope(record.scope, context, state), [message], deliver, replay=True)
+        cycle = WebSocketCycle(
+            self._scope(event, record.scope, context, state), [message], deliver, replay=True
+        )
         await cycle.run(self.app, timeout)
         return cycle, persistable(state, self.lifespan_state)
 

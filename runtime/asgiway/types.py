@@ -46,6 +46,7 @@ class AdapterConfig:
     exclude_headers: frozenset[str] = field(default_factory=frozenset)
     websocket_path: str = "/"
     api_gateway_endpoint_url: str | None = None
+    two_way_replies: bool = False
 
 
 @dataclass

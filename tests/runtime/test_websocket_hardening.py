@@ -66,23 +66,29 @@ def test_a_stubborn_app_is_answered_within_the_lambdas_time(
 def test_tasks_the_app_left_running_do_not_wake_in_a_later_event(
     dsn: str, connections_api: ConnectionsApiDouble
 ) -> None:
+    wake: list[asyncio.Event] = []
+
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await receive()
         await send({"type": "websocket.accept"})
         message = await receive()
+        if not wake:
+            wake.append(asyncio.Event())
 
-        async def later() -> None:
-            await asyncio.sleep(0.2)
-            await send({"type": "websocket.send", "text": "late"})
+            async def later() -> None:
+                await wake[0].wait()
+                await send({"type": "websocket.send", "text": "late"})
 
-        scope["leftover"] = asyncio.ensure_future(later())
+            scope["leftover"] = asyncio.ensure_future(later())
+        else:
+            wake[0].set()  # a task left over from the first event would run now
+            await asyncio.sleep(0.05)
         await send({"type": "websocket.send", "text": message["text"]})
         await receive()
 
     handler = serve(app, dsn, connections_api)
     handler(connect_event(CONNECTION), LambdaContextStub())
     handler(message_event(CONNECTION, "first"), LambdaContextStub())
-    time.sleep(0.3)
     handler(message_event(CONNECTION, "second"), LambdaContextStub())
     assert connections_api.sent(CONNECTION) == [b"first", b"second"]
 

@@ -18,7 +18,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import unquote
 
-from asgiway.connections import MAX_MESSAGE_BYTES
+from asgiway.management_api import MAX_MESSAGE_BYTES
+
+#: The error types API Gateway names for the statuses a test may force.
+_ERROR_TYPES = {403: "ForbiddenException", 413: "PayloadTooLargeException", 429: "LimitExceededException"}
 
 
 @dataclass(frozen=True)
@@ -37,13 +40,15 @@ class ConnectionsApiDouble:
     """Serve @connections on 127.0.0.1 until `stop()`; use as a context manager.
 
     `gone` holds ids answered with 410; `bare_gone` makes those 410s carry no error type, as some
-    proxies do; `statuses` forces a status for an id (429, 500, ...); `delay` adds seconds to
-    every answer. Paths with or without a stage prefix are served alike.
+    proxies do; `statuses` forces a status for an id (429, 500, ...); `failures` answers an id
+    with a status that many times before serving it (a count and a status); `delay` adds seconds
+    to every answer. Paths with or without a stage prefix are served alike.
     """
 
     gone: set[str] = field(default_factory=set)
     bare_gone: bool = False
     statuses: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, tuple[int, int]] = field(default_factory=dict)
     delay: float = 0.0
     calls: list[Call] = field(default_factory=list)
 
@@ -92,6 +97,10 @@ class ConnectionsApiDouble:
         with self._lock:
             self.calls.append(call)
             status = self.statuses.get(call.connection_id)
+            count, failure = self.failures.get(call.connection_id, (0, 0))
+            if status is None and count > 0:
+                self.failures[call.connection_id] = (count - 1, failure)
+                status = failure
             if status is None and call.connection_id in self.gone:
                 status = 410
             if status is None and call.method == "DELETE":
@@ -100,7 +109,11 @@ class ConnectionsApiDouble:
             headers = {} if self.bare_gone else {"x-amzn-ErrorType": "GoneException"}
             return 410, headers, b'{"message":null}'
         if status is not None:
-            return status, {"x-amzn-ErrorType": f"Status{status}Exception"}, b'{"message":"forced"}'
+            return (
+                status,
+                {"x-amzn-ErrorType": _ERROR_TYPES.get(status, "InternalServerError")},
+                b'{"message":"forced"}',
+            )
         if call.method == "POST" and len(call.data) > MAX_MESSAGE_BYTES:
             return 413, {"x-amzn-ErrorType": "PayloadTooLargeException"}, b'{"message":"too large"}'
         if call.method == "GET":

@@ -1,0 +1,128 @@
+"""Frames an app sends during CONNECT, delivered right after the handshake.
+
+API Gateway answers 410 to any post until `$connect` has returned, so such frames cannot be sent
+from the CONNECT invocation itself. On Lambda, the CONNECT invocation hands them to an
+asynchronous invocation of the same function (Lambda's Invoke API, InvocationType "Event"),
+which posts them once the handshake is through, retrying 410 briefly. The function's role needs
+`lambda:InvokeFunction` on itself (the CDK construct grants it). Elsewhere (tests, the local
+emulator) a background thread of the same process does the same; a MESSAGE of that connection in
+that process waits for it, so the frames come before any reply.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+from asgiway.management_api import ConnectionsApiError, client_for
+from asgiway.types import LambdaContext, LambdaEvent, LambdaResponse
+
+logger = logging.getLogger("asgiway")
+
+#: The key that marks an event as a delivery of CONNECT-time frames (never an API Gateway key).
+DELIVERY_EVENT_KEY = "asgiway.deliver"
+#: How long a delivery keeps trying while API Gateway still answers 410 for a fresh connection.
+HANDSHAKE_WAIT_SECONDS = 5.0
+_RETRY_DELAYS = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0, 1.0)
+
+_in_flight: dict[str, threading.Thread] = {}
+_in_flight_lock = threading.Lock()
+
+
+def encode_frames(frames: list[str | bytes]) -> list[dict[str, str]]:
+    return [
+        {"text": frame} if isinstance(frame, str) else {"bytes": base64.b64encode(frame).decode()}
+        for frame in frames
+    ]
+
+
+def decode_frames(encoded: list[dict[str, str]]) -> list[str | bytes]:
+    return [item["text"] if "text" in item else base64.b64decode(item["bytes"]) for item in encoded]
+
+
+def is_delivery(event: Any) -> bool:
+    return isinstance(event, dict) and isinstance(event.get(DELIVERY_EVENT_KEY), dict)
+
+
+def deliver_after_handshake(
+    endpoint_url: str, connection_id: str, frames: list[str | bytes], context: LambdaContext | None
+) -> None:
+    """Arrange for `frames` to reach the client once CONNECT has returned."""
+    payload = {"endpoint_url": endpoint_url, "connection_id": connection_id, "frames": encode_frames(frames)}
+    function = getattr(context, "invoked_function_arn", None)
+    if function and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        _invoke_asynchronously(function, payload)
+        return
+    thread = threading.Thread(
+        target=deliver, args=(payload,), name=f"asgiway-deliver-{connection_id}", daemon=True
+    )
+    with _in_flight_lock:
+        _in_flight[connection_id] = thread
+    thread.start()
+
+
+def wait_for_delivery(connection_id: str) -> None:
+    """Let a delivery of this process to the connection finish first, so frames keep their order."""
+    with _in_flight_lock:
+        thread = _in_flight.get(connection_id)
+    if thread is not None:
+        thread.join(HANDSHAKE_WAIT_SECONDS + 5)
+
+
+def handle(event: LambdaEvent) -> LambdaResponse:
+    """Serve a delivery event: the asynchronous invocation that CONNECT started."""
+    delivered = deliver(event[DELIVERY_EVENT_KEY])
+    return {"statusCode": 200, "body": json.dumps({"delivered": delivered})}
+
+
+def deliver(payload: dict[str, Any]) -> int:
+    """Post the frames in order, retrying 410 while the handshake may still be completing."""
+    connection_id = payload["connection_id"]
+    api = client_for(payload["endpoint_url"])
+    delivered = 0
+    try:
+        for frame in decode_frames(payload["frames"]):
+            if not _post_once_connected(api.post, connection_id, frame):
+                logger.info("Connection %s left before its CONNECT frames could be delivered", connection_id)
+                break
+            delivered += 1
+    except ConnectionsApiError as exc:
+        logger.error("Delivering CONNECT frames to %s failed: %s", connection_id, exc)
+    finally:
+        with _in_flight_lock:
+            if _in_flight.get(connection_id) is threading.current_thread():
+                del _in_flight[connection_id]
+    return delivered
+
+
+def _post_once_connected(post: Any, connection_id: str, frame: str | bytes) -> bool:
+    deadline = time.monotonic() + HANDSHAKE_WAIT_SECONDS
+    for delay in (0.0, *_RETRY_DELAYS):
+        time.sleep(delay)
+        if post(connection_id, frame):
+            return True
+        if time.monotonic() >= deadline:
+            break
+    return False
+
+
+def _invoke_asynchronously(function: str, payload: dict[str, Any]) -> None:
+    import boto3
+
+    body = json.dumps({DELIVERY_EVENT_KEY: payload}).encode()
+    try:
+        boto3.session.Session().client("lambda").invoke(
+            FunctionName=function, InvocationType="Event", Payload=body
+        )
+    except Exception as exc:
+        logger.error(
+            "Could not hand CONNECT frames to an asynchronous invocation (does the role allow "
+            "lambda:InvokeFunction on %s?): %s",
+            function,
+            exc,
+        )

@@ -1,0 +1,142 @@
+"""The API Gateway `@connections` management API: how frames reach a WebSocket client.
+
+POST `/@connections/{id}` sends a frame (200), GET describes the connection (200), DELETE
+closes it (204). 410 GoneException means the client has left. A frame is at most 128 KB.
+One boto3 client is kept per endpoint, so warm invocations reuse its HTTP connection pool;
+botocore signs every request and percent-encodes ids (API Gateway ids end with `=`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from typing import TYPE_CHECKING, Any
+
+from asgiway.exceptions import AsgiwayError
+
+if TYPE_CHECKING:
+    from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
+
+#: API Gateway refuses a WebSocket message over 128 KB (413 PayloadTooLarge).
+MAX_MESSAGE_BYTES = 128 * 1024
+#: Concurrent calls a client is sized for: a broadcast's fan-out shares one client's HTTP pool.
+MAX_CONCURRENT_CALLS = 32
+
+#: boto3's own variables for redirecting this one service, then every service.
+ENDPOINT_ENVIRONMENT_VARIABLES = ("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI", "AWS_ENDPOINT_URL")
+
+_EXECUTE_API_HOST = re.compile(r"^https://[^./]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com")
+
+
+class ConnectionsApiError(AsgiwayError):
+    """The @connections API refused a call for a reason other than the client being gone."""
+
+
+class MessageTooLargeError(ConnectionsApiError):
+    """A frame over API Gateway's 128 KB message limit; refused before calling AWS."""
+
+
+def configured_endpoint_url() -> str | None:
+    """An endpoint set through boto3's environment variables, if any (local runs, tests)."""
+    for name in ENDPOINT_ENVIRONMENT_VARIABLES:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+class ManagementApi:
+    """Calls @connections at one endpoint, e.g. `https://{api}.execute-api.{region}.amazonaws.com/{stage}`."""
+
+    def __init__(self, endpoint_url: str) -> None:
+        self.endpoint_url = endpoint_url.rstrip("/")
+        self._client: ApiGatewayManagementApiClient | None = None
+        self._lock = threading.Lock()
+
+    def post(self, connection_id: str, data: str | bytes) -> bool:
+        """Send one frame; False when the client is gone (410)."""
+        payload = data.encode("utf-8") if isinstance(data, str) else data
+        if len(payload) > MAX_MESSAGE_BYTES:
+            raise MessageTooLargeError(
+                f"A WebSocket message of {len(payload)} bytes exceeds API Gateway's limit of "
+                f"{MAX_MESSAGE_BYTES} bytes; split it or send a link to the data instead"
+            )
+        return self._call("post_to_connection", ConnectionId=connection_id, Data=payload) is not None
+
+    def delete(self, connection_id: str) -> bool:
+        """Close the connection; False when it was already gone (410)."""
+        return self._call("delete_connection", ConnectionId=connection_id) is not None
+
+    def info(self, connection_id: str) -> dict[str, Any] | None:
+        """ConnectedAt, Identity and LastActiveAt of a live connection, or None when gone."""
+        answer = self._call("get_connection", ConnectionId=connection_id)
+        if answer is None:
+            return None
+        return {key: value for key, value in answer.items() if key != "ResponseMetadata"}
+
+    def _call(self, operation: str, **params: Any) -> dict[str, Any] | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            answer: dict[str, Any] = getattr(self.client, operation)(**params)
+        except ClientError as exc:
+            # botocore maps a 410 to GoneException only when AWS names it; a bare 410 means the same.
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 410:
+                return None
+            code = exc.response.get("Error", {}).get("Code", "?")
+            raise ConnectionsApiError(
+                f"@connections {operation} at {self.endpoint_url} failed: {code}"
+            ) from exc
+        except BotoCoreError as exc:
+            raise ConnectionsApiError(
+                f"@connections {operation} at {self.endpoint_url} failed: {exc}"
+            ) from exc
+        return answer
+
+    @property
+    def client(self) -> ApiGatewayManagementApiClient:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make_client()
+        return self._client
+
+    def _make_client(self) -> ApiGatewayManagementApiClient:
+        import boto3
+        from botocore.config import Config
+
+        match = _EXECUTE_API_HOST.match(self.endpoint_url)
+        region = (
+            match.group(1)
+            if match
+            else os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        )
+        # Standard retries back off and try again on 429 LimitExceededException and on 5xx.
+        config = Config(
+            connect_timeout=2,
+            read_timeout=5,
+            retries={"mode": "standard", "max_attempts": 4},
+            tcp_keepalive=True,
+            max_pool_connections=MAX_CONCURRENT_CALLS,
+        )
+        # boto3's default session is not thread-safe; each client gets a session of its own.
+        return boto3.session.Session().client(
+            "apigatewaymanagementapi",
+            endpoint_url=self.endpoint_url,
+            region_name=region,
+            config=config,
+        )
+
+
+_clients: dict[str, ManagementApi] = {}
+_clients_lock = threading.Lock()
+
+
+def client_for(endpoint_url: str) -> ManagementApi:
+    """The one client of this container for an endpoint, created on first use."""
+    with _clients_lock:
+        client = _clients.get(endpoint_url)
+        if client is None:
+            client = _clients[endpoint_url] = ManagementApi(endpoint_url)
+        return client
