@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -72,3 +73,15 @@ def connections_api() -> Iterator[ConnectionsApiDouble]:
     """The loopback @connections stand-in, recording every call."""
     with ConnectionsApiDouble() as double:
         yield double
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "redis", "dynamodb", "s3"])
+def store_dsn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A dsn on each store in turn, empty, cleaned up afterwards."""
+    from tests.support.stores import STORES
+
+    make, clean = STORES[request.param]
+    token = uuid.uuid4().hex[:12]
+    yield make(tmp_path, token, request)
+    if clean is not None:
+        clean(token)

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from starlette.applications import Starlette
 from starlette.endpoints import WebSocketEndpoint
 from starlette.routing import WebSocketRoute
@@ -22,15 +18,6 @@ from asgiway.testing import (
     disconnect_event,
     message_event,
 )
-from tests.support import stores
-
-STORES = {
-    "sqlite": (stores.sqlite_dsn, None),
-    "postgresql": (stores.postgresql_dsn, stores.drop_postgresql_schema),
-    "redis": (stores.redis_dsn, stores.drop_redis_keys),
-    "dynamodb": (stores.dynamodb_dsn, None),
-    "s3": (stores.s3_dsn, None),
-}
 
 
 class Counter(WebSocketEndpoint):
@@ -50,21 +37,12 @@ class Counter(WebSocketEndpoint):
 APP = Starlette(routes=[WebSocketRoute("/ws", Counter)])
 
 
-@pytest.fixture(params=list(STORES))
-def dsn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    make, clean = STORES[request.param]
-    token = uuid.uuid4().hex[:12]
-    yield make(tmp_path, token, request)
-    if clean is not None:
-        clean(token)
-
-
 def test_a_connection_lives_in_the_store_between_containers(
-    dsn: str, connections_api: ConnectionsApiDouble
+    store_dsn: str, connections_api: ConnectionsApiDouble
 ) -> None:
     def container() -> Adapter:
         return Adapter(
-            APP, dsn=dsn, websocket_path="/ws", api_gateway_endpoint_url=connections_api.endpoint_url
+            APP, dsn=store_dsn, websocket_path="/ws", api_gateway_endpoint_url=connections_api.endpoint_url
         )
 
     first, second = container(), container()
@@ -77,6 +55,6 @@ def test_a_connection_lives_in_the_store_between_containers(
     assert connections_api.sent(connection_id) == [b"ada #1: one", b"ada #2: two", b"ada #3: three"]
 
     assert second(disconnect_event(connection_id), context) == {"statusCode": 200}
-    assert from_dsn(dsn).load(connection_id) is None
+    assert from_dsn(store_dsn).load(connection_id) is None
     first.close()
     second.close()

@@ -92,3 +92,13 @@ postgresql = _backend(postgresql_dsn)
 redis = _backend(redis_dsn)
 dynamodb = _backend(dynamodb_dsn)
 s3 = _backend(s3_dsn)
+
+
+#: Every store by name: how to make its dsn, and how to clean up after it (None: nothing shared).
+STORES: dict[str, tuple[DsnMaker, Callable[[str], None] | None]] = {
+    "sqlite": (sqlite_dsn, None),
+    "postgresql": (postgresql_dsn, drop_postgresql_schema),
+    "redis": (redis_dsn, drop_redis_keys),
+    "dynamodb": (dynamodb_dsn, None),
+    "s3": (s3_dsn, None),
+}

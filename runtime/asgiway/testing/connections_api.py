@@ -119,10 +119,11 @@ class ConnectionsApiDouble:
         if call.method == "GET":
             now = datetime.now(UTC).isoformat()
             since = datetime.fromtimestamp(self._started, UTC).isoformat()
+            # The wire names are camelCase; botocore maps them to ConnectedAt, Identity, LastActiveAt.
             body = {
-                "ConnectedAt": since,
-                "Identity": {"SourceIp": "127.0.0.1", "UserAgent": "double"},
-                "LastActiveAt": now,
+                "connectedAt": since,
+                "identity": {"sourceIp": "127.0.0.1", "userAgent": "double"},
+                "lastActiveAt": now,
             }
             return 200, {"content-type": "application/json"}, json.dumps(body).encode()
         return (204 if call.method == "DELETE" else 200), {}, b""
