@@ -1,8 +1,8 @@
 """Run the chat example locally through the real Lambda handler, on sqlite, with no AWS account.
 
 `python -m examples.chat` plays API Gateway for a scripted visit: it fetches the page, connects
-two visitors, sends their messages as MESSAGE events, disconnects them, and prints every frame
-the handler posted to @connections (served here by a loopback stand-in).
+three visitors to two rooms, sends their messages as MESSAGE events, disconnects them, and prints
+every frame each visitor received through @connections (served here by a loopback stand-in).
 """
 
 from __future__ import annotations
@@ -38,22 +38,22 @@ def main() -> None:
         content_type = page["headers"]["content-type"]
         print(f"GET /            -> {page['statusCode']} {content_type}, {len(page['body'])} bytes")
 
-        visitors = {"alice": "AlIcE111aaaA=", "bob": "B0b22222bbbB="}
+        visitors = {"alice": "AlIcE111aaaA=", "bob": "B0b22222bbbB=", "carol": "CaRoL333cccC="}
+        rooms = {"alice": "lobby", "bob": "lobby", "carol": "garden"}
         for name, connection_id in visitors.items():
-            reply = handler(connect_event(connection_id, query={"name": [name]}), LambdaContextStub())
-            print(f"CONNECT {name:<8} -> {reply['statusCode']}")
-        script = [
-            ("alice", "Hello, Bob!"),
-            ("bob", "Hi Alice, this runs on sqlite."),
-            ("alice", "Bye!"),
-        ]
+            query = {"name": [name], "room": [rooms[name]]}
+            reply = handler(connect_event(connection_id, query=query), LambdaContextStub())
+            print(f"CONNECT {name:<8} -> {reply['statusCode']} (room {rooms[name]})")
+        script = [("alice", "Hello, Bob!"), ("bob", "Hi Alice, this runs on sqlite."), ("carol", "Anyone?")]
         for name, text in script:
             reply = handler(message_event(visitors[name], text), LambdaContextStub())
-            frames = [frame.decode() for frame in connections.sent(visitors[name])]
-            print(f"MESSAGE {name:<8} -> {reply['statusCode']}, {name} received {frames[-1]!r}")
+            print(f"MESSAGE {name:<8} -> {reply['statusCode']}: {text!r}")
         for name, connection_id in visitors.items():
             reply = handler(disconnect_event(connection_id, code=1001), LambdaContextStub())
             print(f"DISCONNECT {name:<5} -> {reply['statusCode']}")
+        for name, connection_id in visitors.items():
+            frames = [frame.decode() for frame in connections.sent(connection_id)]
+            print(f"{name} received: {frames}")
         left = handler.backend.connections() if handler.backend else []
         print(
             f"{len(connections.calls)} @connections calls made; {len(left)} connection records left in {dsn}"

@@ -1,8 +1,9 @@
-"""The chat example: the seed's chat page at `/`, its WebSocket at `/ws`.
+"""The chat example: the seed's chat page at `/`, a multi-user, multi-room chat at `/ws`.
 
-`WEBSOCKET_URL` (set by `asgiway dev` and by the CDK construct) tells the page where to connect.
-Each visitor names themselves with `?name=` on the WebSocket URL; the name is kept in the
-connection's state, so every later message is signed with it on whatever container serves it.
+Open `/?room=lobby&name=ada` in two browsers. Each visitor's name lives in the connection's state,
+so every message is signed with it on whatever Lambda container serves it; messages go to everyone
+in the room through `Connections.broadcast`. `WEBSOCKET_URL` (set by `asgiway dev` and by the CDK
+construct) tells the page where to connect.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from asgiway import EVENT_SCOPE_KEY
+from asgiway.connections import Connections
 
 PAGE = """<!DOCTYPE html>
 <html>
@@ -34,8 +36,12 @@ PAGE = """<!DOCTYPE html>
         <ul id="messages">
         </ul>
         <script>
-            var name = new URLSearchParams(location.search).get("name") || "guest";
-            var ws = new WebSocket("{websocket_url}?name=" + encodeURIComponent(name));
+            var params = new URLSearchParams(location.search);
+            var query = new URLSearchParams({{
+                room: params.get("room") || "lobby",
+                name: params.get("name") || "guest"
+            }});
+            var ws = new WebSocket("{websocket_url}?" + query.toString());
             ws.onmessage = function(event) {{
                 var messages = document.getElementById("messages");
                 var message = document.createElement("li");
@@ -64,11 +70,33 @@ class Chat(WebSocketEndpoint):
 
     async def on_connect(self, websocket: WebSocket) -> None:
         await websocket.accept()
+        # The handshake is replayed at every event: join and announce only at the real one.
         if websocket.scope[EVENT_SCOPE_KEY] == "connect":
             websocket.state.name = websocket.query_params.get("name") or "guest"
+            websocket.state.room = websocket.query_params.get("room") or "lobby"
+            connections = Connections.of(websocket)
+            await connections.join(websocket.state.room)
+            await websocket.send_text(f"Welcome to #{websocket.state.room}, {websocket.state.name}!")
+            await connections.broadcast(
+                f"{websocket.state.name} joined",
+                room=websocket.state.room,
+                exclude=[connections.connection_id or ""],
+            )
 
     async def on_receive(self, websocket: WebSocket, data: str) -> None:
-        await websocket.send_text(f"{websocket.state.name}: {data}")
+        await Connections.of(websocket).broadcast(
+            f"{websocket.state.name}: {data}", room=websocket.state.room
+        )
+
+    async def on_disconnect(self, websocket: WebSocket, close_code: int) -> None:
+        # Starlette calls this at the end of every session; only a real DISCONNECT is a departure.
+        if websocket.scope[EVENT_SCOPE_KEY] == "disconnect":
+            connections = Connections.of(websocket)
+            await connections.broadcast(
+                f"{websocket.state.name} left",
+                room=websocket.state.room,
+                exclude=[connections.connection_id or ""],
+            )
 
 
 app = Starlette(routes=[Route("/", homepage), WebSocketRoute("/ws", Chat)])

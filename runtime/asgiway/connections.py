@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiway.backends import Backend, from_dsn
+from asgiway.deferred import wait_for_delivery
 from asgiway.exceptions import ConfigurationError
 from asgiway.management_api import (
     MAX_CONCURRENT_CALLS,
@@ -106,10 +107,7 @@ class Connections:
         if connection_id == self.connection_id and self._own_frames is not None:
             self._own_frames(data)  # the caller is still in its handshake: delivered right after it
             return True
-        delivered = await asyncio.to_thread(self.api.post, connection_id, data)
-        if not delivered:
-            await asyncio.to_thread(self.backend.delete, connection_id)
-        return delivered
+        return await asyncio.to_thread(self._deliver, connection_id, data)
 
     async def close(self, connection_id: str | None = None) -> bool:
         """Close a connection (the caller's by default); False when it had already left."""
@@ -170,6 +168,7 @@ class Connections:
         if connection_id == self.connection_id and self._own_frames is not None:
             self._own_frames(data)
             return True
+        wait_for_delivery(connection_id)  # its CONNECT frames, if still on their way, come first
         if self.api.post(connection_id, data):
             return True
         self.backend.delete(connection_id)
