@@ -228,3 +228,55 @@ def _record(connection_id: str) -> Any:
     from asgiway.backends import ConnectionRecord
 
     return ConnectionRecord(connection_id, {"path": "/"}, {})
+
+
+class LambdaInvokeStub:
+    """Lambda's Invoke API on loopback: records each asynchronous invocation, answers 202."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.invocations: list[tuple[str, str, dict[str, Any]]] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                stub.invocations.append((self.path, self.headers["X-Amz-Invocation-Type"], json.loads(body)))
+                self.send_response(202)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                """Quiet."""
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.endpoint_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_on_lambda_connect_frames_go_through_an_asynchronous_self_invocation(
+    dsn: str, connections_api: ConnectionsApiDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stub = LambdaInvokeStub()
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:chat"
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "chat")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", stub.endpoint_url)
+    context = LambdaContextStub(invoked_function_arn=arn)
+    try:
+        handler = serve(room_app(), dsn, connections_api)
+        assert handler(connect_event("a=", query={"room": ["red"]}), context)["statusCode"] == 200
+        assert connections_api.calls == []  # nothing is posted from the CONNECT invocation itself
+        ((path, kind, payload),) = stub.invocations
+        assert path == f"/2015-03-31/functions/{arn.replace(':', '%3A')}/invocations"
+        assert kind == "Event"
+        # Lambda then runs the function with that payload:
+        assert json.loads(handler(payload, LambdaContextStub())["body"]) == {"delivered": 1}
+        assert connections_api.sent("a=") == [b"welcome"]
+    finally:
+        stub.stop()

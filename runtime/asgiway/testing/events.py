@@ -116,6 +116,7 @@ class LambdaContextStub:
 
     timeout_seconds: float = 30.0
     function_name: str = "asgiway-test"
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:asgiway-test"
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     started: float = field(default_factory=time.monotonic)
 
