@@ -13,26 +13,28 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 from asgiway.backends import Backend, from_dsn
 from asgiway.deferred import wait_for_delivery
-from asgiway.exceptions import ConfigurationError
+from asgiway.exceptions import BackendError, ConfigurationError
 from asgiway.management_api import (
     MAX_CONCURRENT_CALLS,
-    MAX_MESSAGE_BYTES,
     ConnectionsApiError,
     ManagementApi,
-    MessageTooLargeError,
+    check_message_size,
     client_for,
     configured_endpoint_url,
 )
 
 #: The scope key under which an event's `Connections` travels to the app.
 CONNECTIONS_SCOPE_KEY = "asgiway.connections"
+#: A 410 from a connection this young may only mean its `$connect` has not returned yet.
+HANDSHAKE_GRACE_SECONDS = 10.0
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -84,6 +86,8 @@ class Connections:
         self.backend = backend
         self.endpoint_url = endpoint_url
         self.connection_id = connection_id
+        #: A `time.monotonic()` by which broadcasts give up: the event's own deadline in an event.
+        self.deadline: float | None = None
         self._own_frames: Callable[[str | bytes], None] | None = None
 
     @classmethod
@@ -103,15 +107,18 @@ class Connections:
         return client_for(self.endpoint_url)
 
     async def send(self, connection_id: str, data: str | bytes) -> bool:
-        """Send one frame; False when the client has left (its record is then removed)."""
-        if connection_id == self.connection_id and self._own_frames is not None:
-            self._own_frames(data)  # the caller is still in its handshake: delivered right after it
-            return True
-        return await asyncio.to_thread(self._deliver, connection_id, data)
+        """Send one frame; False when the client has left (its record is then removed), or is
+        still completing its handshake (then kept)."""
+        check_message_size(data)
+        return bool(await asyncio.to_thread(self._deliver, connection_id, data))
 
     async def close(self, connection_id: str | None = None) -> bool:
         """Close a connection (the caller's by default); False when it had already left."""
         target = self._target(connection_id)
+        if target == self.connection_id and self._own_frames is not None:
+            raise ConfigurationError(
+                "The caller is still in its handshake: refuse it with websocket.close() instead"
+            )
         await asyncio.to_thread(self.backend.delete, target)
         return await asyncio.to_thread(self.api.delete, target)
 
@@ -138,12 +145,7 @@ class Connections:
 
         A frame over API Gateway's 128 KB is refused at once with MessageTooLargeError.
         """
-        size = len(data.encode("utf-8") if isinstance(data, str) else data)
-        if size > MAX_MESSAGE_BYTES:
-            raise MessageTooLargeError(
-                f"A WebSocket message of {size} bytes exceeds API Gateway's limit of"
-                f" {MAX_MESSAGE_BYTES} bytes; split it or send a link to the data instead"
-            )
+        check_message_size(data)
         return await asyncio.to_thread(self._fan_out, data, room, frozenset(exclude))
 
     def _fan_out(self, data: str | bytes, room: str | None, exclude: frozenset[str]) -> BroadcastResult:
@@ -155,22 +157,38 @@ class Connections:
             for connection_id in targets
             if connection_id not in exclude
         }
-        for future, connection_id in futures.items():
+        timeout = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+        done, late = wait(futures, timeout=timeout)
+        for future in late:
+            # Out of time: what has not started never will, so no post outlives the event.
+            future.cancel()
+            result.failed[futures[future]] = "no answer before the event's deadline"
+        for future in done:
+            connection_id = futures[future]
             try:
                 outcome = future.result()
-            except ConnectionsApiError as exc:
+            except (ConnectionsApiError, BackendError) as exc:
                 result.failed[connection_id] = str(exc)
                 continue
-            (result.sent if outcome else result.gone).append(connection_id)
+            if outcome is None:
+                result.failed[connection_id] = "410 while its handshake may still be completing; kept"
+            else:
+                (result.sent if outcome else result.gone).append(connection_id)
         return result
 
-    def _deliver(self, connection_id: str, data: str | bytes) -> bool:
+    def _deliver(self, connection_id: str, data: str | bytes) -> bool | None:
+        """True when delivered, False when the client has left (its record is then removed),
+        None for a 410 from a connection too young to tell: API Gateway answers 410 until
+        `$connect` has returned, and the record is saved just before that."""
         if connection_id == self.connection_id and self._own_frames is not None:
-            self._own_frames(data)
+            self._own_frames(data)  # the caller is still in its handshake: delivered right after it
             return True
         wait_for_delivery(connection_id)  # its CONNECT frames, if still on their way, come first
         if self.api.post(connection_id, data):
             return True
+        record = self.backend.load(connection_id)
+        if record is not None and record.age < HANDSHAKE_GRACE_SECONDS:
+            return None
         self.backend.delete(connection_id)
         return False
 

@@ -26,6 +26,8 @@ logger = logging.getLogger("asgiway")
 
 #: The key that marks an event as a delivery of CONNECT-time frames (never an API Gateway key).
 DELIVERY_EVENT_KEY = "asgiway.deliver"
+#: Lambda refuses an asynchronous invocation whose payload is larger (its documented limit).
+MAX_ASYNC_PAYLOAD_BYTES = 256 * 1024
 #: How long a delivery keeps trying while API Gateway still answers 410 for a fresh connection.
 HANDSHAKE_WAIT_SECONDS = 5.0
 _RETRY_DELAYS = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0, 1.0)
@@ -81,13 +83,21 @@ def handle(event: LambdaEvent) -> LambdaResponse:
 
 
 def deliver(payload: dict[str, Any]) -> int:
-    """Post the frames in order, retrying 410 while the handshake may still be completing."""
+    """Post the frames in order; only the first waits out 410s, while the handshake completes.
+
+    Once one frame got through, a 410 means the client has left.
+    """
     connection_id = payload["connection_id"]
     api = client_for(payload["endpoint_url"])
     delivered = 0
     try:
         for frame in decode_frames(payload["frames"]):
-            if not _post_once_connected(api.post, connection_id, frame):
+            posted = (
+                api.post(connection_id, frame)
+                if delivered
+                else _post_once_connected(api.post, connection_id, frame)
+            )
+            if not posted:
                 logger.info("Connection %s left before its CONNECT frames could be delivered", connection_id)
                 break
             delivered += 1
@@ -112,13 +122,17 @@ def _post_once_connected(post: Any, connection_id: str, frame: str | bytes) -> b
 
 
 def _invoke_asynchronously(function: str, payload: dict[str, Any]) -> None:
-    import boto3
-
-    body = json.dumps({DELIVERY_EVENT_KEY: payload}).encode()
-    try:
-        boto3.session.Session().client("lambda").invoke(
-            FunctionName=function, InvocationType="Event", Payload=body
+    body = json.dumps({DELIVERY_EVENT_KEY: payload}, ensure_ascii=False).encode()
+    if len(body) > MAX_ASYNC_PAYLOAD_BYTES:
+        logger.error(
+            "Frames sent during CONNECT make %d bytes, over Lambda's %d for an asynchronous "
+            "invocation: not delivered; send large data after the handshake",
+            len(body),
+            MAX_ASYNC_PAYLOAD_BYTES,
         )
+        return
+    try:
+        _lambda_client().invoke(FunctionName=function, InvocationType="Event", Payload=body)
     except Exception as exc:
         logger.error(
             "Could not hand CONNECT frames to an asynchronous invocation (does the role allow "
@@ -126,3 +140,22 @@ def _invoke_asynchronously(function: str, payload: dict[str, Any]) -> None:
             function,
             exc,
         )
+
+
+_client: Any = None
+_client_lock = threading.Lock()
+
+
+def _lambda_client() -> Any:
+    """One Lambda client per container, quick to give up: CONNECT waits for the hand-over."""
+    global _client  # noqa: PLW0603 - created on the first CONNECT that needs it
+    with _client_lock:
+        if _client is None:
+            import boto3
+            from botocore.config import Config
+
+            config = Config(
+                connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 2}
+            )
+            _client = boto3.session.Session().client("lambda", config=config)
+        return _client

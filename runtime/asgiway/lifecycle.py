@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +25,7 @@ from asgiway.exceptions import BackendError
 from asgiway.management_api import (
     ConnectionsApiError,
     ManagementApi,
+    check_message_size,
     client_for,
     configured_endpoint_url,
 )
@@ -101,12 +103,15 @@ class WebSocketLifecycle:
         stored: dict[str, Any],
         context: LambdaContext | None,
         state: dict[str, Any],
+        timeout: float,
     ) -> Scope:
-        """The session's scope, carrying the `Connections` bound to this caller."""
+        """The session's scope, carrying the `Connections` bound to this caller and this event's time."""
         scope = event.scope(stored, context, state)
-        scope[CONNECTIONS_SCOPE_KEY] = Connections(
+        connections = Connections(
             backend=self.backend, endpoint_url=self._endpoint(event), connection_id=event.connection_id
         )
+        connections.deadline = time.monotonic() + timeout
+        scope[CONNECTIONS_SCOPE_KEY] = connections
         return scope
 
     async def _connect(
@@ -114,16 +119,21 @@ class WebSocketLifecycle:
     ) -> LambdaResponse:
         stored_scope = event.connect_scope(self.config)
         state = dict(self.lifespan_state)
-        scope = self._scope(event, stored_scope, context, state)
+        scope = self._scope(event, stored_scope, context, state, timeout)
         # API Gateway refuses posts until $connect has returned: frames to the caller wait for it.
         pending: list[str | bytes] = []
-        scope[CONNECTIONS_SCOPE_KEY]._own_frames = pending.append
+        connections: Connections = scope[CONNECTIONS_SCOPE_KEY]
+        connections._own_frames = pending.append
 
         async def hold(frame: str | bytes) -> None:
+            check_message_size(frame)
             pending.append(frame)
 
         cycle = WebSocketCycle(scope, [], hold, replay=False)
-        end = await cycle.run(self.app, timeout)
+        try:
+            end = await cycle.run(self.app, timeout)
+        finally:
+            connections._own_frames = None  # a Connections kept past CONNECT posts like any other
         if end is SessionEnd.RAISED:
             logger.error("The app raised during CONNECT of %s", event.connection_id, exc_info=cycle.error)
             return _reply(500, "Internal Server Error")
@@ -148,7 +158,10 @@ class WebSocketLifecycle:
             ConnectionRecord(event.connection_id, stored_scope, persistable(state, self.lifespan_state) or {})
         )
         if pending:
-            deliver_after_handshake(self._endpoint(event), event.connection_id, pending, context)
+            # In a thread: on Lambda this is an Invoke API call, which must not stall the loop.
+            await asyncio.to_thread(
+                deliver_after_handshake, self._endpoint(event), event.connection_id, pending, context
+            )
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in cycle.accept_headers}
         if cycle.accept_subprotocol:
             headers["Sec-WebSocket-Protocol"] = cycle.accept_subprotocol
@@ -207,6 +220,8 @@ class WebSocketLifecycle:
         reply = self._session_reply(event, cycle, timeout)
         if reply_body is not None and reply["statusCode"] == 200:
             reply["body"] = reply_body
+        elif reply_body is not None:
+            await send_now(reply_body)  # an error status carries no route response
         return reply
 
     async def _disconnect(
@@ -236,7 +251,7 @@ class WebSocketLifecycle:
     ) -> tuple[WebSocketCycle, dict[str, Any] | None]:
         state = session_state(record.state, self.lifespan_state)
         cycle = WebSocketCycle(
-            self._scope(event, record.scope, context, state), [message], deliver, replay=True
+            self._scope(event, record.scope, context, state, timeout), [message], deliver, replay=True
         )
         await cycle.run(self.app, timeout)
         return cycle, persistable(state, self.lifespan_state)

@@ -37,6 +37,17 @@ class MessageTooLargeError(ConnectionsApiError):
     """A frame over API Gateway's 128 KB message limit; refused before calling AWS."""
 
 
+def check_message_size(data: str | bytes) -> bytes:
+    """The frame as bytes; MessageTooLargeError when API Gateway would refuse it (over 128 KB)."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    if len(payload) > MAX_MESSAGE_BYTES:
+        raise MessageTooLargeError(
+            f"A WebSocket message of {len(payload)} bytes exceeds API Gateway's limit of "
+            f"{MAX_MESSAGE_BYTES} bytes; split it or send a link to the data instead"
+        )
+    return payload
+
+
 def configured_endpoint_url() -> str | None:
     """An endpoint set through boto3's environment variables, if any (local runs, tests)."""
     for name in ENDPOINT_ENVIRONMENT_VARIABLES:
@@ -56,12 +67,7 @@ class ManagementApi:
 
     def post(self, connection_id: str, data: str | bytes) -> bool:
         """Send one frame; False when the client is gone (410)."""
-        payload = data.encode("utf-8") if isinstance(data, str) else data
-        if len(payload) > MAX_MESSAGE_BYTES:
-            raise MessageTooLargeError(
-                f"A WebSocket message of {len(payload)} bytes exceeds API Gateway's limit of "
-                f"{MAX_MESSAGE_BYTES} bytes; split it or send a link to the data instead"
-            )
+        payload = check_message_size(data)
         return self._call("post_to_connection", ConnectionId=connection_id, Data=payload) is not None
 
     def delete(self, connection_id: str) -> bool:

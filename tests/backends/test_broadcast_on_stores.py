@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from asgiway.backends import ConnectionRecord, from_dsn
+from asgiway.backends.base import RECORD_LIFETIME_SECONDS
 from asgiway.connections import Connections
 from asgiway.testing import ConnectionsApiDouble
 
@@ -14,8 +16,9 @@ def test_exactly_the_live_ones_receive_and_the_gone_are_removed(
 ) -> None:
     store = from_dsn(store_dsn)
     ids = [f"Conn{n:04d}=" for n in range(1000)]
+    connected_a_minute_ago = time.time() + RECORD_LIFETIME_SECONDS - 60
     for connection_id in ids:
-        store.save(ConnectionRecord(connection_id, {"path": "/"}, {}))
+        store.save(ConnectionRecord(connection_id, {"path": "/"}, {}, connected_a_minute_ago))
         store.join(connection_id, "lobby")
     gone = set(ids[::10])
     connections_api.gone.update(gone)

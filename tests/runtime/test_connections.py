@@ -13,7 +13,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from asgiway import Adapter
-from asgiway.backends import from_dsn
+from asgiway.backends import ConnectionRecord, from_dsn
 from asgiway.connections import Connections
 from asgiway.deferred import DELIVERY_EVENT_KEY
 from asgiway.exceptions import ConfigurationError
@@ -58,18 +58,39 @@ def test_broadcast_reaches_the_room_and_prunes_the_gone(
             handler(connect_event(connection_id, query={"room": [room]}), LambdaContextStub())["statusCode"]
             == 200
         )
+    store = from_dsn(dsn)
+    for connection_id in ("a=", "b=", "c=", "d="):  # connected a minute ago
+        record = store.load(connection_id)
+        assert record is not None
+        store.update(ConnectionRecord(connection_id, record.scope, record.state, record.expires_at - 60))
     connections_api.gone.add("c=")
     assert handler(message_event("a=", "hello red"), LambdaContextStub()) == {"statusCode": 200}
 
     assert connections_api.sent("a=")[-1] == b"hello red"
     assert connections_api.sent("b=")[-1] == b"hello red"
     assert b"hello red" not in connections_api.sent("d=")
-    store = from_dsn(dsn)
     assert store.load("c=") is None
     assert sorted(store.members("red")) == ["a=", "b="]
     record = store.load("a=")
     assert record is not None
     assert record.state["last"] == {"sent": 2, "gone": ["c="]}
+
+
+def test_a_410_from_a_connection_still_in_its_handshake_does_not_remove_it(
+    dsn: str, connections_api: ConnectionsApiDouble
+) -> None:
+    """API Gateway answers 410 until `$connect` returns; the record is saved just before that."""
+    import asyncio
+
+    store = from_dsn(dsn)
+    store.save(ConnectionRecord("new=", {"path": "/"}, {}))
+    connections_api.gone.add("new=")
+    result = asyncio.run(
+        Connections(backend=store, endpoint_url=connections_api.endpoint_url).broadcast("hi")
+    )
+    assert result.sent == result.gone == []
+    assert "handshake" in result.failed["new="]
+    assert store.load("new=") is not None
 
 
 def test_frames_sent_during_connect_arrive_after_the_handshake_before_any_reply(
@@ -224,9 +245,7 @@ def test_without_two_way_replies_every_frame_is_posted(
     assert connections_api.sent("t=") == [b"ack", b"HI"]
 
 
-def _record(connection_id: str) -> Any:
-    from asgiway.backends import ConnectionRecord
-
+def _record(connection_id: str) -> ConnectionRecord:
     return ConnectionRecord(connection_id, {"path": "/"}, {})
 
 
@@ -280,3 +299,69 @@ def test_on_lambda_connect_frames_go_through_an_asynchronous_self_invocation(
         assert connections_api.sent("a=") == [b"welcome"]
     finally:
         stub.stop()
+
+
+def test_with_two_way_replies_an_error_still_posts_the_held_frame(
+    dsn: str, connections_api: ConnectionsApiDouble
+) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await receive()
+        await send({"type": "websocket.send", "text": "partial result"})
+        raise RuntimeError("then it failed")
+
+    handler = serve(app, dsn, connections_api, two_way_replies=True)
+    handler(connect_event("e="), LambdaContextStub())
+    assert handler(message_event("e=", "go"), LambdaContextStub()) == {
+        "statusCode": 500,
+        "body": "Internal Server Error",
+    }
+    assert connections_api.sent("e=") == [b"partial result"]
+
+
+def test_closing_the_caller_during_its_handshake_points_to_websocket_close(
+    dsn: str, connections_api: ConnectionsApiDouble
+) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await Connections.of(scope).close()
+
+    assert serve(app, dsn, connections_api)(connect_event("h="), LambdaContextStub())["statusCode"] == 500
+    assert from_dsn(dsn).load("h=") is None
+
+
+def test_a_connections_kept_past_connect_posts_like_any_other(
+    dsn: str, connections_api: ConnectionsApiDouble
+) -> None:
+    kept: list[Connections] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        kept.append(Connections.of(scope))
+        await receive()
+
+    serve(app, dsn, connections_api)(connect_event("k="), LambdaContextStub())
+    import asyncio
+
+    assert asyncio.run(kept[0].send("k=", "later")) is True
+    assert connections_api.sent("k=") == [b"later"]
+
+
+def test_a_broadcast_gives_up_at_the_events_deadline(dsn: str, connections_api: ConnectionsApiDouble) -> None:
+    import asyncio
+    import time
+
+    store = from_dsn(dsn)
+    for n in range(100):
+        store.save(_record(f"s{n}="))
+    connections_api.delay = 0.2  # 100 posts on 32 threads: about 0.8 s, far more than allowed below
+    connections = Connections(backend=store, endpoint_url=connections_api.endpoint_url)
+    connections.deadline = time.monotonic() + 0.1
+    started = time.monotonic()
+    result = asyncio.run(connections.broadcast("x"))
+    assert time.monotonic() - started < 0.6
+    assert result.failed
+    assert all(reason == "no answer before the event's deadline" for reason in result.failed.values())
+    assert len(result.sent) + len(result.failed) == 100

@@ -50,6 +50,11 @@ class ConnectionRecord:
     def expired(self) -> bool:
         return self.expires_at <= time.time()
 
+    @property
+    def age(self) -> float:
+        """Seconds since the record was first saved (its lifetime is counted from then)."""
+        return time.time() - (self.expires_at - RECORD_LIFETIME_SECONDS)
+
     def document(self) -> str:
         """The record as one JSON document, for stores that keep it whole (Redis, S3)."""
         return dump_json({"scope": self.scope, "state": self.state, "expires_at": self.expires_at})
