@@ -98,11 +98,15 @@ class Adapter:
         async def answer() -> None:
             response.append(await cycle.run(self.app))
 
-        end, _ = await run_bounded(answer(), timeout)
-        if end is SessionEnd.TIMED_OUT or not response:
+        end, error = await run_bounded(answer(), timeout)
+        if response:
+            return response[0]
+        plain_text = [(b"content-type", b"text/plain; charset=utf-8")]
+        if end is SessionEnd.TIMED_OUT:
             logger.error("The app did not answer within %.1fs", timeout)
-            return HTTPResponse(504, [(b"content-type", b"text/plain; charset=utf-8")], b"Gateway Timeout")
-        return response[0]
+            return HTTPResponse(504, plain_text, b"Gateway Timeout")
+        logger.error("The app failed before answering", exc_info=error)
+        return HTTPResponse(500, plain_text, b"Internal Server Error")
 
     async def _websocket(
         self, event: LambdaEvent, context: LambdaContext | None, timeout: float

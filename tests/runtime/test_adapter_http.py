@@ -91,3 +91,15 @@ def test_a_slow_http_app_is_cut_at_the_lambda_deadline() -> None:
     reply = Adapter(slow, lifespan="off")(http_event(), LambdaContextStub(timeout_seconds=1.5))
     assert reply["statusCode"] == 504
     assert reply["body"] == "Gateway Timeout"
+
+
+def test_an_app_whose_own_task_is_cancelled_answers_500() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            helper = asyncio.ensure_future(asyncio.sleep(10))
+            asyncio.get_running_loop().call_soon(helper.cancel)
+            await helper
+
+    reply = Adapter(app, lifespan="off")(http_event(), LambdaContextStub())
+    assert reply["statusCode"] == 500
+    assert reply["body"] == "Internal Server Error"
