@@ -99,12 +99,12 @@ class Adapter:
             response.append(await cycle.run(self.app))
 
         end, error = await run_bounded(answer(), timeout)
-        if response:
-            return response[0]
         plain_text = [(b"content-type", b"text/plain; charset=utf-8")]
-        if end is SessionEnd.TIMED_OUT:
+        if end is SessionEnd.TIMED_OUT:  # even if it answered while being cut off: too late
             logger.error("The app did not answer within %.1fs", timeout)
             return HTTPResponse(504, plain_text, b"Gateway Timeout")
+        if response:
+            return response[0]
         logger.error("The app failed before answering", exc_info=error)
         return HTTPResponse(500, plain_text, b"Internal Server Error")
 
