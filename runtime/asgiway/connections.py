@@ -102,6 +102,14 @@ class Connections:
             )
         return found
 
+    def hold_own_frames(self, sink: Callable[[str | bytes], None] | None) -> None:
+        """Route frames for the caller to `sink` (None: post them again).
+
+        The adapter does so while the caller is in its CONNECT, when API Gateway refuses posts:
+        the frames are delivered right after the handshake instead.
+        """
+        self._own_frames = sink
+
     @property
     def api(self) -> ManagementApi:
         return client_for(self.endpoint_url)

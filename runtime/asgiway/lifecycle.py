@@ -123,7 +123,7 @@ class WebSocketLifecycle:
         # API Gateway refuses posts until $connect has returned: frames to the caller wait for it.
         pending: list[str | bytes] = []
         connections: Connections = scope[CONNECTIONS_SCOPE_KEY]
-        connections._own_frames = pending.append
+        connections.hold_own_frames(pending.append)
 
         async def hold(frame: str | bytes) -> None:
             check_message_size(frame)
@@ -133,7 +133,7 @@ class WebSocketLifecycle:
         try:
             end = await cycle.run(self.app, timeout)
         finally:
-            connections._own_frames = None  # a Connections kept past CONNECT posts like any other
+            connections.hold_own_frames(None)  # a Connections kept past CONNECT posts like any other
         if end is SessionEnd.RAISED:
             logger.error("The app raised during CONNECT of %s", event.connection_id, exc_info=cycle.error)
             return _reply(500, "Internal Server Error")
