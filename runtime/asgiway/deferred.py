@@ -68,6 +68,12 @@ def deliver_after_handshake(
     thread.start()
 
 
+def delivery_in_flight(connection_id: str) -> bool:
+    """Whether this process is still delivering the connection's CONNECT frames."""
+    with _in_flight_lock:
+        return connection_id in _in_flight
+
+
 def wait_for_delivery(connection_id: str) -> None:
     """Let a delivery of this process to the connection finish first, so frames keep their order."""
     with _in_flight_lock:

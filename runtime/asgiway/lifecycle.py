@@ -20,7 +20,7 @@ from typing import Any
 
 from asgiway.backends import Backend, ConnectionRecord
 from asgiway.connections import CONNECTIONS_SCOPE_KEY, Connections
-from asgiway.deferred import deliver_after_handshake, wait_for_delivery
+from asgiway.deferred import deliver_after_handshake, delivery_in_flight, wait_for_delivery
 from asgiway.exceptions import BackendError
 from asgiway.management_api import (
     ConnectionsApiError,
@@ -33,9 +33,14 @@ from asgiway.protocols.bounded import SessionEnd
 from asgiway.protocols.websocket import Deliver, WebSocketCycle, WebSocketCycleState
 from asgiway.sources.websocket import EventType, MalformedEventError, WebSocketEvent
 from asgiway.state import encoded, persistable, session_state
-from asgiway.types import AdapterConfig, ASGIApp, LambdaContext, LambdaResponse, Message, Scope
+from asgiway.types import AdapterConfig, ASGIApp, Headers, LambdaContext, LambdaResponse, Message, Scope
 
 logger = logging.getLogger("asgiway")
+
+
+def _text_headers(headers: Headers) -> dict[str, str]:
+    """ASGI headers as a Lambda response's `headers` map."""
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in headers}
 
 
 def _reply(status: int, body: str = "", headers: Mapping[str, str] | None = None) -> LambdaResponse:
@@ -148,8 +153,7 @@ class WebSocketLifecycle:
             return _reply(403, "Forbidden")
         if cycle.denial is not None:
             body = bytes(cycle.denial.body).decode("utf-8", "replace")
-            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in cycle.denial.headers}
-            return _reply(cycle.denial.status, body, headers)
+            return _reply(cycle.denial.status, body, _text_headers(cycle.denial.headers))
         if cycle.state is not WebSocketCycleState.CONNECTED:
             if cycle.state is WebSocketCycleState.CONNECTING:
                 logger.warning("The app neither accepted nor closed CONNECT of %s", event.connection_id)
@@ -162,7 +166,7 @@ class WebSocketLifecycle:
             await asyncio.to_thread(
                 deliver_after_handshake, self._endpoint(event), event.connection_id, pending, context
             )
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in cycle.accept_headers}
+        headers = _text_headers(cycle.accept_headers)
         if cycle.accept_subprotocol:
             headers["Sec-WebSocket-Protocol"] = cycle.accept_subprotocol
         return _reply(200, headers=headers)
@@ -176,7 +180,8 @@ class WebSocketLifecycle:
     ) -> LambdaResponse:
         message = event.received()
         connections = self._connections(event)
-        await asyncio.to_thread(wait_for_delivery, event.connection_id)
+        if delivery_in_flight(event.connection_id):  # rare: spare the hot path a thread hop
+            await asyncio.to_thread(wait_for_delivery, event.connection_id)
         gone = False
 
         async def send_now(data: str | bytes) -> None:

@@ -48,6 +48,11 @@ def check_message_size(data: str | bytes) -> bytes:
     return payload
 
 
+def environment_region() -> str:
+    """The function's region, as Lambda sets it (AWS_REGION), else boto3's default, else us-east-1."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
 def configured_endpoint_url() -> str | None:
     """An endpoint set through boto3's environment variables, if any (local runs, tests)."""
     for name in ENDPOINT_ENVIRONMENT_VARIABLES:
@@ -113,11 +118,7 @@ class ManagementApi:
         from botocore.config import Config
 
         match = _EXECUTE_API_HOST.match(self.endpoint_url)
-        region = (
-            match.group(1)
-            if match
-            else os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-        )
+        region = match.group(1) if match else environment_region()
         # Standard retries back off and try again on 429 LimitExceededException and on 5xx.
         config = Config(
             connect_timeout=2,

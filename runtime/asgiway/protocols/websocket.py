@@ -77,8 +77,6 @@ class WebSocketCycle:
         self.replay = replay
         self.accept_subprotocol: str | None = None
         self.accept_headers: Headers = []
-        self.close_code: int | None = None
-        self.close_reason = ""
         self.denial: Denial | None = None
         self.end: SessionEnd | None = None
         self.error: BaseException | None = None
@@ -114,7 +112,7 @@ class WebSocketCycle:
         elif self.state is WebSocketCycleState.CONNECTED and kind == "websocket.send":
             await self._send_frame(message)
         elif self.state is WebSocketCycleState.CONNECTED and kind == "websocket.close":
-            self._close(message)
+            self._close()
         else:
             raise RuntimeError(f"Unexpected ASGI message {kind!r} while the WebSocket is {self.state.value}")
 
@@ -125,7 +123,7 @@ class WebSocketCycle:
             self.accept_subprotocol = message.get("subprotocol")
             self.accept_headers = list(message.get("headers") or [])
         elif kind == "websocket.close":
-            self._close(message)
+            self._close()
         elif kind == "websocket.http.response.start":
             self.state = WebSocketCycleState.RESPONDING
             self.denial = Denial(int(message["status"]), list(message.get("headers") or []))
@@ -145,10 +143,9 @@ class WebSocketCycle:
         if not message.get("more_body", False):
             self.state = WebSocketCycleState.CLOSED
 
-    def _close(self, message: Message) -> None:
+    def _close(self) -> None:
+        # The close code and reason go nowhere: @connections' DELETE closes without either.
         self.state = WebSocketCycleState.CLOSED
-        self.close_code = int(message.get("code") or 1000)
-        self.close_reason = str(message.get("reason") or "")
 
     async def _send_frame(self, message: Message) -> None:
         text, data = message.get("text"), message.get("bytes")

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from asgiway.management_api import environment_region
 from asgiway.sources.common import header_value, headers_from, query_string_from, server_from
 from asgiway.types import AdapterConfig, LambdaContext, LambdaEvent, Message, Scope
 
@@ -91,8 +91,7 @@ class WebSocketEvent:
         """
         if self.domain_name.endswith(".amazonaws.com") or not self.api_id:
             return f"https://{self.domain_name}/{self.stage}"
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-        return f"https://{self.api_id}.execute-api.{region}.amazonaws.com/{self.stage}"
+        return f"https://{self.api_id}.execute-api.{environment_region()}.amazonaws.com/{self.stage}"
 
     def received(self) -> Message:
         """The `websocket.receive` message of a MESSAGE event.
