@@ -8,7 +8,7 @@ from asgiway.exceptions import (
     LifespanError,
     UnknownEventError,
 )
-from asgiway.sources.websocket import EVENT_SCOPE_KEY
+from asgiway.sources import EVENT_SCOPE_KEY
 
 __all__ = [
     "EVENT_SCOPE_KEY",

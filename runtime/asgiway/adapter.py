@@ -5,18 +5,15 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Coroutine, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from asgiway import deferred
-from asgiway.backends import Backend, from_dsn
 from asgiway.exceptions import ConfigurationError, LifespanError, UnknownEventError
-from asgiway.lifecycle import WebSocketLifecycle
-from asgiway.protocols.bounded import SessionEnd, run_bounded
+from asgiway.protocols.bounded import SessionEnd, run_bounded_on
 from asgiway.protocols.http import HTTPCycle
 from asgiway.protocols.lifespan import LifespanCycle, LifespanCycleState
-from asgiway.sources import infer_http_source
-from asgiway.sources.websocket import MalformedEventError, WebSocketEvent
+from asgiway.sources import infer_http_source, is_websocket_event
+from asgiway.sources.delivery import is_delivery
 from asgiway.types import (
     DEFAULT_TEXT_MIME_TYPES,
     AdapterConfig,
@@ -27,6 +24,11 @@ from asgiway.types import (
     LambdaResponse,
     LifespanMode,
 )
+
+if TYPE_CHECKING:
+    from asgiway.backends import Backend
+
+T = TypeVar("T")
 
 logger = logging.getLogger("asgiway")
 
@@ -71,17 +73,25 @@ class Adapter:
             api_gateway_endpoint_url=api_gateway_endpoint_url,
             two_way_replies=two_way_replies,
         )
-        self.backend: Backend | None = from_dsn(dsn) if dsn else None
-        self._runner = asyncio.Runner()
+        self.backend: Backend | None = None
+        if dsn:
+            from asgiway.backends import from_dsn
+
+            self.backend = from_dsn(dsn)
+        # A plain loop, not asyncio.Runner: Runner.run installs and restores a SIGINT handler on
+        # every call, a third of the adapter's own time per event, for a signal Lambda never sends.
+        self._loop = asyncio.new_event_loop()
         self._lifespan = LifespanCycle(app, lifespan)
 
     def __call__(self, event: LambdaEvent, context: LambdaContext | None = None) -> LambdaResponse:
-        if deferred.is_delivery(event):
+        if is_delivery(event):
+            from asgiway import deferred
+
             return deferred.handle(event)
         self._start_lifespan(context)
         timeout = _event_seconds(context)
-        if isinstance(event, dict) and WebSocketEvent.infer(event):
-            return self._runner.run(self._websocket(event, context, timeout))
+        if isinstance(event, dict) and is_websocket_event(event):
+            return self._run(self._websocket(event, context, timeout))
         source = infer_http_source(event, context, self.config) if isinstance(event, dict) else None
         if source is None:
             raise UnknownEventError(
@@ -90,15 +100,15 @@ class Adapter:
             )
         scope = source.scope
         scope["state"] = dict(self._lifespan.app_state)
-        return source(self._runner.run(self._http(HTTPCycle(scope, source.body), timeout)))
+        return source(self._http(HTTPCycle(scope, source.body), timeout))
 
-    async def _http(self, cycle: HTTPCycle, timeout: float) -> HTTPResponse:
+    def _http(self, cycle: HTTPCycle, timeout: float) -> HTTPResponse:
         response: list[HTTPResponse] = []
 
         async def answer() -> None:
             response.append(await cycle.run(self.app))
 
-        end, error = await run_bounded(answer(), timeout)
+        end, error = run_bounded_on(self._loop, answer(), timeout)
         plain_text = [(b"content-type", b"text/plain; charset=utf-8")]
         if end is SessionEnd.TIMED_OUT:  # even if it answered while being cut off: too late
             logger.error("The app did not answer within %.1fs", timeout)
@@ -111,6 +121,9 @@ class Adapter:
     async def _websocket(
         self, event: LambdaEvent, context: LambdaContext | None, timeout: float
     ) -> LambdaResponse:
+        # The WebSocket machinery loads with the first WebSocket event: an HTTP-only cold start skips it.
+        from asgiway.sources.websocket import MalformedEventError, WebSocketEvent
+
         try:
             parsed = WebSocketEvent.parse(event)
         except MalformedEventError as exc:
@@ -121,6 +134,8 @@ class Adapter:
                 "WebSocket events need a connection store: pass dsn= to the Adapter, "
                 "e.g. Adapter(app, dsn='sqlite:///tmp/connections.db')"
             )
+        from asgiway.lifecycle import WebSocketLifecycle
+
         lifecycle = WebSocketLifecycle(self.app, self.config, self.backend, self._lifespan.app_state)
         return await lifecycle(parsed, context, timeout)
 
@@ -129,17 +144,22 @@ class Adapter:
             raise LifespanError("The app's lifespan startup failed earlier in this container")
         if self._lifespan.state is not LifespanCycleState.CONNECTING:
             return
-        self._runner.run(self._lifespan.startup(_event_seconds(context)))
+        self._run(self._lifespan.startup(_event_seconds(context)))
         if self._lifespan.started:
             atexit.register(self.close)
 
     def close(self) -> None:
         """Run the app's lifespan shutdown and release the store; safe to call more than once."""
         if self._lifespan.started:
-            self._runner.run(self._lifespan.shutdown())
+            self._run(self._lifespan.shutdown())
         if self.backend is not None:
             self.backend.close()
-        self._runner.close()
+        if not self._loop.is_closed():
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._loop.close()
+
+    def _run(self, work: Coroutine[Any, Any, T]) -> T:
+        return self._loop.run_until_complete(work)
 
 
 def _event_seconds(context: Any) -> float:

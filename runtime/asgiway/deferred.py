@@ -20,12 +20,11 @@ import time
 from typing import Any
 
 from asgiway.management_api import ConnectionsApiError, client_for
+from asgiway.sources.delivery import DELIVERY_EVENT_KEY
 from asgiway.types import LambdaContext, LambdaEvent, LambdaResponse
 
 logger = logging.getLogger("asgiway")
 
-#: The key that marks an event as a delivery of CONNECT-time frames (never an API Gateway key).
-DELIVERY_EVENT_KEY = "asgiway.deliver"
 #: Lambda refuses an asynchronous invocation whose payload is larger (its documented limit).
 MAX_ASYNC_PAYLOAD_BYTES = 256 * 1024
 #: How long a delivery keeps trying while API Gateway still answers 410 for a fresh connection.
@@ -45,10 +44,6 @@ def encode_frames(frames: list[str | bytes]) -> list[dict[str, str]]:
 
 def decode_frames(encoded: list[dict[str, str]]) -> list[str | bytes]:
     return [item["text"] if "text" in item else base64.b64decode(item["bytes"]) for item in encoded]
-
-
-def is_delivery(event: Any) -> bool:
-    return isinstance(event, dict) and isinstance(event.get(DELIVERY_EVENT_KEY), dict)
 
 
 def deliver_after_handshake(

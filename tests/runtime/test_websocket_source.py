@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from asgiway.sources import is_websocket_event
 from asgiway.sources.websocket import MalformedEventError, WebSocketEvent
 from asgiway.testing import connect_event, http_event, message_event
 
@@ -22,7 +23,7 @@ from asgiway.testing import connect_event, http_event, message_event
 )
 def test_every_websocket_capture_is_inferred_and_parsed(aws_event: Any, name: str) -> None:
     event = aws_event(name)
-    assert WebSocketEvent.infer(event)
+    assert is_websocket_event(event)
     parsed = WebSocketEvent.parse(event)
     assert parsed.connection_id == event["requestContext"]["connectionId"]
     assert parsed.type == event["requestContext"]["eventType"]
@@ -38,7 +39,7 @@ def test_every_websocket_capture_is_inferred_and_parsed(aws_event: Any, name: st
     ],
 )
 def test_http_captures_are_not_websocket_events(aws_event: Any, name: str) -> None:
-    assert not WebSocketEvent.infer(aws_event(name))
+    assert not is_websocket_event(aws_event(name))
 
 
 def test_endpoint_is_the_events_domain_and_stage(aws_event: Any) -> None:
@@ -71,4 +72,4 @@ def test_a_non_string_body_is_malformed() -> None:
 
 
 def test_an_http_event_is_not_a_websocket_event() -> None:
-    assert not WebSocketEvent.infer(http_event())
+    assert not is_websocket_event(http_event())

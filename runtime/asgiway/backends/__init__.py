@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import importlib
 import threading
-from importlib.metadata import EntryPoint, entry_points
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from asgiway.backends.base import Backend, ConnectionRecord
 from asgiway.backends.dsn import KNOWN_SCHEMES, Dsn, did_you_mean
 from asgiway.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 __all__ = ["Backend", "ConnectionRecord", "Dsn", "from_dsn", "register_backend"]
 
@@ -111,6 +113,9 @@ def _available_schemes() -> list[str]:
 
 
 def _entry_points() -> tuple[EntryPoint, ...]:
+    # Imported here: importlib.metadata costs a cold start ~6 ms, and only third-party schemes need it.
+    from importlib.metadata import entry_points
+
     return tuple(entry_points(group=ENTRY_POINT_GROUP))
 
 

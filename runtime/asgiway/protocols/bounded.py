@@ -8,8 +8,10 @@ running is cancelled so it cannot wake up inside a later event of the same warm 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import enum
 import logging
+import weakref
 from collections.abc import Awaitable
 from typing import Any
 
@@ -17,6 +19,11 @@ logger = logging.getLogger("asgiway")
 
 #: The most an app may spend unwinding (finally blocks, Starlette's `on_disconnect`) once cut off.
 UNWIND_SECONDS = 1.0
+
+#: The tasks each loop created, oldest first (see `_tasks_created_on`).
+_created: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[asyncio.Task[Any]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class SessionEnd(enum.Enum):
@@ -28,6 +35,31 @@ class SessionEnd(enum.Enum):
     TIMED_OUT = "timed out"
 
 
+def _tasks_created_on(loop: asyncio.AbstractEventLoop) -> list[asyncio.Task[Any]]:
+    """The tasks `loop` has created since it was first asked about, oldest first.
+
+    A task factory records each new task once, so `run_bounded` finds an event's strays without
+    `asyncio.all_tasks()`, whose walk over every task, twice per event, cost about a fifth of the
+    adapter's time per HTTP event. Events run only on the Adapter's own loop, so the factory
+    displaces none of anyone else's.
+    """
+    created = _created.get(loop)
+    if created is not None:
+        return created
+    recorded: list[asyncio.Task[Any]] = []
+
+    def factory(
+        loop: asyncio.AbstractEventLoop, coro: Any, context: contextvars.Context | None = None
+    ) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.Task(coro, loop=loop, context=context)
+        recorded.append(task)
+        return task
+
+    loop.set_task_factory(factory)
+    _created[loop] = recorded
+    return recorded
+
+
 async def run_bounded(
     call: Awaitable[None], timeout: float, idle: asyncio.Event | None = None
 ) -> tuple[SessionEnd, BaseException | None]:
@@ -35,34 +67,97 @@ async def run_bounded(
 
     The call gets `timeout` less its unwinding time; then it and every task it started are cancelled.
     """
-    unwind = min(UNWIND_SECONDS, timeout / 4)
-    before = asyncio.all_tasks()
-    task = asyncio.ensure_future(call)
-    waiters: set[asyncio.Future[Any]] = {task}
-    idle_wait = asyncio.ensure_future(idle.wait()) if idle is not None else None
-    if idle_wait is not None:
-        waiters.add(idle_wait)
+    run = _BoundedRun(asyncio.get_running_loop(), call, timeout, idle)
     try:
-        done, _ = await asyncio.wait(waiters, timeout=timeout - unwind, return_when=asyncio.FIRST_COMPLETED)
+        await run.first_done
     finally:
-        if idle_wait is not None:
-            idle_wait.cancel()
-    if task in done:
-        end, error = _outcome(task)
-    else:
-        end, error = (SessionEnd.WAITING if idle_wait in done else SessionEnd.TIMED_OUT), None
-    strays = {
-        t for t in asyncio.all_tasks() - before if t is not asyncio.current_task() and t is not idle_wait
-    }
+        run.stop_waiting()
+    end, error, strays = run.outcome(asyncio.current_task())
+    if strays:
+        await _cancel(strays, run.unwind)
+    return run.checked(end, error)
+
+
+def run_bounded_on(
+    loop: asyncio.AbstractEventLoop, call: Awaitable[None], timeout: float
+) -> tuple[SessionEnd, BaseException | None]:
+    """`run_bounded` for a caller outside `loop`: the loop runs the app's task and nothing around it.
+
+    This is the HTTP path's: no task wraps the wait, so an event costs two loop turns fewer.
+    """
+    run = _BoundedRun(loop, call, timeout, None)
+    try:
+        loop.run_until_complete(run.first_done)
+    finally:
+        run.stop_waiting()
+    end, error, strays = run.outcome(None)
+    if strays:
+        loop.run_until_complete(_cancel(strays, run.unwind))
+    return run.checked(end, error)
+
+
+class _BoundedRun:
+    """One bounded run of an app call: started at once, waited on by either function above."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        call: Awaitable[None],
+        timeout: float,
+        idle: asyncio.Event | None,
+    ) -> None:
+        self.unwind = min(UNWIND_SECONDS, timeout / 4)
+        self._created = _tasks_created_on(loop)
+        self._mark = len(self._created)
+        self.task = asyncio.ensure_future(call, loop=loop)
+        self.idle_wait = loop.create_task(idle.wait()) if idle is not None else None
+        self.first_done: asyncio.Future[None] = loop.create_future()
+        self._watched = [self.task] if self.idle_wait is None else [self.task, self.idle_wait]
+        for future in self._watched:
+            future.add_done_callback(self._wake)
+        self._deadline = loop.call_later(max(timeout - self.unwind, 0), self._wake)
+
+    def _wake(self, _: object = None) -> None:
+        if not self.first_done.done():
+            self.first_done.set_result(None)
+
+    def stop_waiting(self) -> None:
+        self._deadline.cancel()
+        for future in self._watched:
+            future.remove_done_callback(self._wake)
+        if self.idle_wait is not None:
+            self.idle_wait.cancel()
+
+    def outcome(
+        self, current: asyncio.Task[Any] | None
+    ) -> tuple[SessionEnd, BaseException | None, set[asyncio.Task[Any]]]:
+        """Why the call ended, and the tasks it left running (to cancel)."""
+        if self.task.done():
+            end, error = _outcome(self.task)
+        else:
+            idled = self.idle_wait is not None and self.idle_wait.done() and not self.idle_wait.cancelled()
+            end, error = (SessionEnd.WAITING if idled else SessionEnd.TIMED_OUT), None
+        started_since = self._created[self._mark :]
+        del self._created[self._mark :]
+        strays = {t for t in started_since if not t.done() and t is not current and t is not self.idle_wait}
+        return end, error, strays
+
+    def checked(
+        self, end: SessionEnd, error: BaseException | None
+    ) -> tuple[SessionEnd, BaseException | None]:
+        """A call that failed while its strays were cancelled failed, whatever it looked like before."""
+        task = self.task
+        if task.done() and end is not SessionEnd.RAISED and not task.cancelled() and task.exception():
+            return SessionEnd.RAISED, task.exception()
+        return end, error
+
+
+async def _cancel(strays: set[asyncio.Task[Any]], unwind: float) -> None:
     for stray in strays:
         stray.cancel()
-    if strays:
-        _, pending = await asyncio.wait(strays, timeout=unwind)
-        if pending:
-            logger.warning("%d task(s) of the app ignored cancellation at the end of the event", len(pending))
-    if task.done() and end is not SessionEnd.RAISED and not task.cancelled() and task.exception():
-        end, error = SessionEnd.RAISED, task.exception()
-    return end, error
+    _, pending = await asyncio.wait(strays, timeout=unwind)
+    if pending:
+        logger.warning("%d task(s) of the app ignored cancellation at the end of the event", len(pending))
 
 
 def _outcome(task: asyncio.Future[None]) -> tuple[SessionEnd, BaseException | None]:

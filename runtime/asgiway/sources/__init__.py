@@ -1,6 +1,7 @@
 """The Lambda event sources that carry HTTP requests, and how the adapter picks one.
 
-WebSocket events are not HTTP events: their source lives in `sources.websocket`.
+WebSocket events are not HTTP events: their source lives in `sources.websocket`, which loads only
+once a WebSocket event arrives; `is_websocket_event` tells them apart without it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,30 @@ from asgiway.types import AdapterConfig, LambdaContext, LambdaEvent
 #: The HTTP event sources in the order the adapter tries them: the most specific test first.
 HTTP_SOURCES: tuple[type[HTTPSource], ...] = (ALB, APIGatewayV2, APIGatewayV1)
 
-__all__ = ["ALB", "HTTP_SOURCES", "APIGatewayV1", "APIGatewayV2", "HTTPSource", "infer_http_source"]
+#: The scope key that tells the app which API Gateway event this session serves:
+#: "connect" for the real handshake, "message" or "disconnect" where the handshake is a replay.
+EVENT_SCOPE_KEY = "asgiway.event"
+
+#: The `requestContext.eventType` values of an API Gateway WebSocket API; no other source sets it.
+WEBSOCKET_EVENT_TYPES = frozenset({"CONNECT", "MESSAGE", "DISCONNECT"})
+
+__all__ = [
+    "ALB",
+    "EVENT_SCOPE_KEY",
+    "HTTP_SOURCES",
+    "WEBSOCKET_EVENT_TYPES",
+    "APIGatewayV1",
+    "APIGatewayV2",
+    "HTTPSource",
+    "infer_http_source",
+    "is_websocket_event",
+]
+
+
+def is_websocket_event(event: LambdaEvent) -> bool:
+    """True for events a WebSocket API sends: only they carry requestContext.eventType."""
+    context = event.get("requestContext")
+    return isinstance(context, dict) and context.get("eventType") in WEBSOCKET_EVENT_TYPES
 
 
 def infer_http_source(

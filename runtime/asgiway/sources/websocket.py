@@ -14,15 +14,12 @@ from enum import StrEnum
 from typing import Any
 
 from asgiway.management_api import environment_region
+from asgiway.sources import EVENT_SCOPE_KEY
 from asgiway.sources.common import header_value, headers_from, query_string_from, server_from
 from asgiway.types import AdapterConfig, LambdaContext, LambdaEvent, Message, Scope
 
 #: ASGI's `websocket.disconnect` code when API Gateway does not say why (1005: no status received).
 NO_STATUS_CODE = 1005
-
-#: The scope key that tells the app which API Gateway event this session serves:
-#: "connect" for the real handshake, "message" or "disconnect" where the handshake is a replay.
-EVENT_SCOPE_KEY = "asgiway.event"
 
 
 class MalformedEventError(ValueError):
@@ -52,12 +49,6 @@ class WebSocketEvent:
     stage: str
     api_id: str
     event: LambdaEvent
-
-    @classmethod
-    def infer(cls, event: LambdaEvent) -> bool:
-        """True for events a WebSocket API sends: only they carry requestContext.eventType."""
-        context = event.get("requestContext")
-        return isinstance(context, dict) and context.get("eventType") in EventType.__members__
 
     @classmethod
     def parse(cls, event: LambdaEvent) -> WebSocketEvent:
