@@ -9,6 +9,8 @@ Point Lambda's handler setting at `asgiway.entrypoint.handler` and set:
 | `ASGIWAY_WEBSOCKET_PATH`        | where the app mounts its WebSocket route     | `/`      |
 | `ASGIWAY_LIFESPAN`              | `auto`, `on` or `off`                        | `auto`   |
 | `ASGIWAY_API_GATEWAY_BASE_PATH` | a base path to strip from HTTP paths         | `/`      |
+| `ASGIWAY_TWO_WAY_REPLIES`       | `true` when `$default` has a route response  | `false`  |
+| `DSN_PASSWORD_SECRET_ARN`       | a Secrets Manager secret with DSN_URL's password | none |
 
 The Adapter is built once, when Lambda first reads `handler` during the container's init.
 """
@@ -22,6 +24,7 @@ from typing import Any, cast
 from asgiway.adapter import Adapter
 from asgiway.exceptions import ConfigurationError
 from asgiway.importer import import_from_string
+from asgiway.secrets import password_from_secret, with_password
 from asgiway.types import LifespanMode
 
 
@@ -35,13 +38,25 @@ def adapter_from_environment(environ: Mapping[str, str] = os.environ) -> Adapter
         return found
     if not callable(found):
         raise ConfigurationError(f"ASGIWAY_APP={target!r} names a {type(found).__name__}, not an ASGI app")
+    dsn = environ.get("DSN_URL") or None
+    secret = environ.get("DSN_PASSWORD_SECRET_ARN")
+    if dsn and secret:
+        dsn = with_password(dsn, password_from_secret(secret))
     return Adapter(
         found,
-        dsn=environ.get("DSN_URL") or None,
+        dsn=dsn,
         websocket_path=environ.get("ASGIWAY_WEBSOCKET_PATH", "/"),
         lifespan=cast(LifespanMode, environ.get("ASGIWAY_LIFESPAN", "auto")),
         api_gateway_base_path=environ.get("ASGIWAY_API_GATEWAY_BASE_PATH", "/"),
+        two_way_replies=_flag(environ, "ASGIWAY_TWO_WAY_REPLIES"),
     )
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    value = environ.get(name, "false").strip().lower()
+    if value not in ("true", "false", "1", "0"):
+        raise ConfigurationError(f"{name} must be true or false, got {value!r}")
+    return value in ("true", "1")
 
 
 def __getattr__(name: str) -> Any:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
 from pathlib import Path
 
+import boto3
 import pytest
 
 from asgiway import Adapter, ConfigurationError
+from asgiway.backends.postgresql import PostgreSQLBackend
 from asgiway.entrypoint import adapter_from_environment
+from asgiway.secrets import with_password
 from asgiway.testing import http_event
+from tests.support.services import POSTGRES_HOST, POSTGRES_PORT, MotoServer, listening, postgres_dsn, require
 
 
 def test_builds_the_adapter_from_variables(tmp_path: Path) -> None:
@@ -49,3 +55,54 @@ def test_an_adapter_named_by_the_variable_is_used_as_it_is() -> None:
 def test_bad_variables_say_what_to_fix(environ: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         adapter_from_environment(environ)
+
+
+def test_two_way_replies_are_switched_on_by_their_variable(tmp_path: Path) -> None:
+    environ = {"ASGIWAY_APP": "examples.chat.app:app", "ASGIWAY_LIFESPAN": "off"}
+    assert not adapter_from_environment(environ).config.two_way_replies
+    assert adapter_from_environment({**environ, "ASGIWAY_TWO_WAY_REPLIES": "true"}).config.two_way_replies
+    with pytest.raises(ConfigurationError, match="ASGIWAY_TWO_WAY_REPLIES"):
+        adapter_from_environment({**environ, "ASGIWAY_TWO_WAY_REPLIES": "yes please"})
+
+
+@pytest.mark.parametrize("stored", ['{"username": "postgres", "password": "p@ss:w/rd"}', "p@ss:w/rd"])
+def test_the_dsn_password_comes_from_secrets_manager(
+    moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, stored: str
+) -> None:
+    require(listening(POSTGRES_HOST, POSTGRES_PORT), "PostgreSQL on 127.0.0.1:5432")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto_server.endpoint_url)
+    secrets = boto3.client("secretsmanager", endpoint_url=moto_server.endpoint_url)
+    arn = secrets.create_secret(Name=f"dsn-{uuid.uuid4().hex}", SecretString=stored)["ARN"]
+    caplog.set_level(logging.DEBUG)
+    adapter = adapter_from_environment(
+        {
+            "ASGIWAY_APP": "examples.chat.app:app",
+            "ASGIWAY_LIFESPAN": "off",
+            "DSN_URL": postgres_dsn(),
+            "DSN_PASSWORD_SECRET_ARN": arn,
+        }
+    )
+    backend = adapter.backend
+    assert isinstance(backend, PostgreSQLBackend)
+    assert backend.dsn.password == "p@ss:w/rd"
+    backend.connections()  # trust auth accepts any password: this proves the dsn still parses and connects
+    assert "p@ss:w/rd" not in repr(backend.dsn) + backend.describe() + caplog.text
+
+
+def test_a_password_in_both_places_or_an_unreadable_secret_is_a_clear_error(
+    moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto_server.endpoint_url)
+    environ = {"ASGIWAY_APP": "examples.chat.app:app", "ASGIWAY_LIFESPAN": "off"}
+    with pytest.raises(ConfigurationError, match="already holds a password"):
+        with_password("postgresql://user:old@db/app", "new")
+    with pytest.raises(ConfigurationError, match="Cannot read the dsn's password") as unreadable:
+        adapter_from_environment(
+            {
+                **environ,
+                "DSN_URL": "redis://cache:6379/0",
+                "DSN_PASSWORD_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing",
+            }
+        )
+    assert "ResourceNotFoundException" in str(unreadable.value)
+    assert with_password("redis://cache:6379/0", "s3cr:t") == "redis://:s3cr%3At@cache:6379/0"
