@@ -1,7 +1,7 @@
 """The echo example: a page and a WebSocket Echo endpoint, served from one Lambda function.
 
-Locally: `DSN_URL=sqlite://echo.db WEBSOCKET_URL=ws://localhost:8000/ws`; deployed, the CDK
-construct sets both (e.g. `dynamodb://table` and the API's `wss://` URL).
+DSN_URL and WEBSOCKET_URL come from `asgiway dev examples.echo.app:handler` locally, and from the
+CDK construct once deployed (e.g. `dynamodb://table` and the API's `wss://` URL).
 """
 
 import os

@@ -9,19 +9,14 @@ for a connection that is gone (or a bare 410, to check that one too). Unlike mot
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from urllib.parse import unquote
 
-from asgiway.management_api import MAX_MESSAGE_BYTES
-
-#: The error types API Gateway names for the statuses a test may force.
-_ERROR_TYPES = {403: "ForbiddenException", 413: "PayloadTooLargeException", 429: "LimitExceededException"}
+from asgiway.local import connections_api as wire
+from asgiway.local.response import GatewayResponse
 
 
 @dataclass(frozen=True)
@@ -93,7 +88,7 @@ class ConnectionsApiDouble:
         with self._lock:
             return [c for c in self.calls if c.method == method]
 
-    def _answer(self, call: Call) -> tuple[int, dict[str, str], bytes]:
+    def _answer(self, call: Call) -> GatewayResponse:
         with self._lock:
             self.calls.append(call)
             status = self.statuses.get(call.connection_id)
@@ -106,27 +101,15 @@ class ConnectionsApiDouble:
             if status is None and call.method == "DELETE":
                 self.gone.add(call.connection_id)
         if status == 410:
-            headers = {} if self.bare_gone else {"x-amzn-ErrorType": "GoneException"}
-            return 410, headers, b'{"message":null}'
+            return wire.gone(bare=self.bare_gone)
         if status is not None:
-            return (
-                status,
-                {"x-amzn-ErrorType": _ERROR_TYPES.get(status, "InternalServerError")},
-                b'{"message":"forced"}',
-            )
-        if call.method == "POST" and len(call.data) > MAX_MESSAGE_BYTES:
-            return 413, {"x-amzn-ErrorType": "PayloadTooLargeException"}, b'{"message":"too large"}'
+            return wire.error(status, "forced")
+        refused = wire.too_large(len(call.data)) if call.method == "POST" else None
+        if refused is not None:
+            return refused
         if call.method == "GET":
-            now = datetime.now(UTC).isoformat()
-            since = datetime.fromtimestamp(self._started, UTC).isoformat()
-            # The wire names are camelCase; botocore maps them to ConnectedAt, Identity, LastActiveAt.
-            body = {
-                "connectedAt": since,
-                "identity": {"sourceIp": "127.0.0.1", "userAgent": "double"},
-                "lastActiveAt": now,
-            }
-            return 200, {"content-type": "application/json"}, json.dumps(body).encode()
-        return (204 if call.method == "DELETE" else 200), {}, b""
+            return wire.description(int(self._started * 1000), int(time.time() * 1000), "127.0.0.1", "double")
+        return wire.CLOSED if call.method == "DELETE" else wire.OK
 
 
 def _handler_for(double: ConnectionsApiDouble) -> type[BaseHTTPRequestHandler]:
@@ -134,24 +117,24 @@ def _handler_for(double: ConnectionsApiDouble) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def _serve(self) -> None:
-            marker = "/@connections/"
-            if marker not in self.path:
+            found = wire.connection_path(self.path)
+            if found is None:
                 self.send_error(404)
                 return
             length = int(self.headers.get("content-length") or 0)
             data = self.rfile.read(length) if length else b""
-            connection_id = unquote(self.path.split(marker, 1)[1].split("?", 1)[0])
+            connection_id = found[1]
             call = Call(self.command, connection_id, data, self.path, dict(self.headers.items()))
             if double.delay:
                 time.sleep(double.delay)
-            status, headers, body = double._answer(call)
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("content-length", str(len(body)))
+            answer = double._answer(call)
+            self.send_response(answer.status)
+            for name, value in answer.headers:
+                self.send_header(name.decode("latin-1"), value.decode("latin-1"))
+            self.send_header("content-length", str(len(answer.body)))
             self.end_headers()
-            if body and status != 204:
-                self.wfile.write(body)
+            if answer.body and answer.status != 204:
+                self.wfile.write(answer.body)
 
         do_GET = do_POST = do_DELETE = _serve
 

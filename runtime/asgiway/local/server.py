@@ -1,0 +1,189 @@
+"""`asgiway dev`: bind the port, start the function's first instance, serve until interrupted.
+
+The function's instances get the environment a deployed function has: `DSN_URL`, `WEBSOCKET_URL`,
+Lambda's own variables, and boto3's endpoint variables pointing `@connections` and Lambda's
+Invoke API at this server, so the adapter finds them with no code change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from asgiway.backends.dsn import Dsn
+from asgiway.exceptions import ConfigurationError
+from asgiway.local.context import function_arn
+from asgiway.local.events import Stage
+from asgiway.local.gateway import Gateway
+from asgiway.local.instances import HandlerLoadError, InstancePool
+from asgiway.local.loader import AppOptions
+from asgiway.local.log import EventLog
+from asgiway.local.websocket_session import WebSocketSettings
+from asgiway.local.worker import FunctionSpec
+from asgiway.management_api import MAX_MESSAGE_BYTES, environment_region
+
+FUNCTION_NAME = "asgiway-dev"
+
+
+@dataclass(frozen=True)
+class DevOptions:
+    target: str
+    host: str = "127.0.0.1"
+    port: int = 8000
+    stage: str = "dev"
+    dsn: str | None = None
+    websocket_path: str | None = None
+    concurrency: int = 10
+    timeout: float = 29.0
+    websocket: WebSocketSettings = field(default_factory=WebSocketSettings)
+
+
+def public_host(host: str) -> str:
+    """The host a local client should use: a wildcard bind is reached through loopback."""
+    return {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, host)  # noqa: S104
+
+
+def function_environment(options: DevOptions, origin: str, dsn: str) -> dict[str, str]:
+    """What a deployed function's environment holds, pointed at this server."""
+    region = environment_region()
+    environment = {
+        "DSN_URL": dsn,
+        "WEBSOCKET_URL": f"{origin.replace('http', 'ws', 1)}/{options.stage}",
+        "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI": f"{origin}/{options.stage}",
+        "AWS_ENDPOINT_URL_LAMBDA": origin,
+        "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", region),
+    }
+    if options.websocket_path:
+        environment["ASGIWAY_WEBSOCKET_PATH"] = options.websocket_path
+    if not _talks_to_aws(dsn):
+        # boto3 signs every call, and the endpoints here accept any signature: placeholder keys
+        # spare a developer's own (or missing) credentials, which boto3 would otherwise require.
+        environment.update(AWS_ACCESS_KEY_ID="asgiway-dev", AWS_SECRET_ACCESS_KEY="asgiway-dev")  # noqa: S106
+        environment.update(AWS_SESSION_TOKEN="", AWS_PROFILE="")  # removed: they would override the keys
+    return environment
+
+
+def _talks_to_aws(dsn: str) -> bool:
+    """Whether the store is a real DynamoDB table or S3 bucket, which needs the developer's credentials."""
+    parsed = Dsn.parse(dsn)
+    return parsed.scheme in ("dynamodb", "s3") and parsed.endpoint_url is None
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # Naming IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and
+    # without it every response waits ~40 ms for a delayed ACK (Nagle's algorithm).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigurationError(f"Cannot listen on {host}:{port}: {exc.strerror}; try --port") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def run(options: DevOptions) -> int:
+    """Serve until interrupted; 1 when the handler cannot even be imported."""
+    if options.dsn:
+        Dsn.parse(options.dsn)  # a bad dsn is a clear error now, not at the first WebSocket event
+    # uvicorn stops gracefully on SIGINT or SIGTERM, then raises the signal again for its caller:
+    # turned into KeyboardInterrupt, both end here, after the cleanup below.
+    signal.signal(signal.SIGTERM, _interrupt)
+    with tempfile.TemporaryDirectory(prefix="asgiway-dev-") as scratch:
+        dsn = options.dsn or f"sqlite://{Path(scratch) / 'connections.db'}"
+        try:
+            return asyncio.run(_serve(options, dsn))
+        except KeyboardInterrupt:
+            return 0
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+async def _serve(options: DevOptions, dsn: str) -> int:
+    import uvicorn
+
+    log = EventLog()
+    sock = bind(options.host, options.port)
+    port = sock.getsockname()[1]
+    host = public_host(options.host)
+    origin = f"http://{host}:{port}"
+    environment = function_environment(options, origin, dsn)
+    app_options = AppOptions(
+        dsn=dsn, websocket_path=options.websocket_path, two_way_replies=options.websocket.two_way_replies
+    )
+    spec = FunctionSpec(
+        target=options.target,
+        app_options=app_options,
+        name=FUNCTION_NAME,
+        arn=function_arn(FUNCTION_NAME, environment["AWS_REGION"]),
+        timeout_seconds=options.timeout,
+        environment=environment,
+    )
+    pool = InstancePool(spec, options.concurrency)
+    try:
+        description = await pool.warm()
+    except HandlerLoadError as exc:
+        print(f"asgiway dev: cannot load {options.target}: {exc}", file=sys.stderr)
+        sock.close()
+        return 1
+    gateway = Gateway(Stage(options.stage, f"{host}:{port}"), pool, log, options.websocket)
+    config = uvicorn.Config(
+        gateway,
+        ws="websockets-sansio",
+        # API Gateway closes a client's message over 128 KB with 1009; so does this server.
+        ws_max_size=MAX_MESSAGE_BYTES,
+        ws_ping_interval=None,
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    logging.getLogger("uvicorn.error").addFilter(_after_denial)
+    _banner(log, options, description, environment)
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        try:
+            await gateway.close()
+        finally:
+            pool.close()
+    return 0
+
+
+def _after_denial(record: logging.LogRecord) -> bool:
+    """Drop uvicorn's complaint after a refused handshake (`websocket.http.response`).
+
+    uvicorn 0.54's websockets-sansio protocol never marks such a handshake complete, so it logs
+    "returned without completing handshake" for every refusal this server makes on purpose.
+    """
+    return "without completing handshake" not in record.getMessage()
+
+
+def _banner(log: EventLog, options: DevOptions, description: str, environment: dict[str, str]) -> None:
+    origin = environment["AWS_ENDPOINT_URL_LAMBDA"]
+    log.write(f"asgiway dev: {description}")
+    log.write(f"  HTTP API        {origin}/")
+    log.write(f"  WebSocket API   {environment['WEBSOCKET_URL']}")
+    log.write(
+        f"  @connections    {environment['AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI']}/@connections/{{id}}"
+    )
+    log.write(f"  store           {Dsn.parse(environment['DSN_URL']).redacted}")
+    log.write(f"  instances       up to {options.concurrency}, timeout {options.timeout:g} s; Ctrl+C stops")

@@ -1,0 +1,151 @@
+"""@connections under `asgiway dev`, through boto3 as the adapter and users call it."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+from tests.support.dev_server import DevServer
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[DevServer]:
+    with DevServer("tests.e2e.apps:app") as running:
+        yield running
+
+
+@pytest.fixture
+def api(server: DevServer) -> Any:
+    config = Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5)
+    return boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=server.connections_url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=config,
+    )
+
+
+def test_post_reaches_the_live_client_and_get_describes_it(server: DevServer, api: Any) -> None:
+    with connect(server.websocket_url, open_timeout=10, user_agent_header="probe/1.0") as client:
+        connection_id = str(client.recv(timeout=10)).removeprefix("id ")
+        api.post_to_connection(ConnectionId=connection_id, Data=b"from the server")
+        assert client.recv(timeout=10) == "from the server"
+        described = api.get_connection(ConnectionId=connection_id)
+    assert isinstance(described["ConnectedAt"], datetime)
+    assert described["LastActiveAt"] >= described["ConnectedAt"]
+    assert described["Identity"] == {"SourceIp": "127.0.0.1", "UserAgent": "probe/1.0"}
+
+
+def test_delete_closes_the_client_and_the_id_is_gone_after(server: DevServer, api: Any) -> None:
+    with connect(server.websocket_url, open_timeout=10) as client:
+        connection_id = str(client.recv(timeout=10)).removeprefix("id ")
+        response = api.delete_connection(ConnectionId=connection_id)
+        assert response["ResponseMetadata"]["HTTPStatusCode"] == 204
+        with pytest.raises(ConnectionClosed):
+            client.recv(timeout=10)
+    with pytest.raises(api.exceptions.GoneException):
+        api.post_to_connection(ConnectionId=connection_id, Data=b"too late")
+
+
+@pytest.mark.parametrize("call", ["post_to_connection", "get_connection", "delete_connection"])
+def test_an_unknown_id_is_gone_as_botocore_understands_it(api: Any, call: str) -> None:
+    arguments: dict[str, Any] = {"ConnectionId": "AAAAAAAAAAAAAAA="}
+    if call == "post_to_connection":
+        arguments["Data"] = b"hello?"
+    with pytest.raises(api.exceptions.GoneException):
+        getattr(api, call)(**arguments)
+
+
+def test_a_frame_over_128_kb_is_refused_with_413(server: DevServer, api: Any) -> None:
+    with connect(server.websocket_url, open_timeout=10) as client:
+        connection_id = str(client.recv(timeout=10)).removeprefix("id ")
+        with pytest.raises(api.exceptions.PayloadTooLargeException):
+            api.post_to_connection(ConnectionId=connection_id, Data=b"x" * (128 * 1024 + 1))
+        api.post_to_connection(ConnectionId=connection_id, Data=b"x" * (128 * 1024))
+        assert client.recv(timeout=10) == "x" * (128 * 1024)
+
+
+def test_the_path_without_the_stage_works_and_another_stage_is_forbidden(server: DevServer) -> None:
+    with connect(server.websocket_url, open_timeout=10) as client:
+        connection_id = str(client.recv(timeout=10)).removeprefix("id ")
+        plain = urllib.request.Request(
+            f"{server.origin}/@connections/{connection_id}", b"no stage", method="POST"
+        )
+        with urllib.request.urlopen(plain, timeout=10) as response:
+            assert response.status == 200
+        assert client.recv(timeout=10) == "no stage"
+        other = urllib.request.Request(
+            f"{server.origin}/prod/@connections/{connection_id}", b"x", method="POST"
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(other, timeout=10)
+        assert refused.value.code == 403
+
+
+def test_a_send_during_connect_arrives_through_lambdas_invoke_api(server: DevServer) -> None:
+    # The app's greeting is sent during CONNECT: on Lambda and here it travels through an
+    # asynchronous self-invocation once the handshake is through.
+    with connect(server.websocket_url, open_timeout=10) as client:
+        connection_id = str(client.recv(timeout=10)).removeprefix("id ")
+    server.wait_for_line(rf"INVOKE\s+{connection_id}\s+Event\s+200")
+
+
+def stalled_client(server: DevServer) -> tuple[socket.socket, str]:
+    """A WebSocket client that completes the handshake, reads its greeting, then never reads again."""
+    host, port = server.origin.removeprefix("http://").split(":")
+    client = socket.create_connection((host, int(port)), timeout=10)
+    key = base64.b64encode(os.urandom(16)).decode()
+    client.sendall(
+        f"GET /dev HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    received = b""
+    while b"id " not in received or not received.endswith(b"="):
+        received += client.recv(4096)
+    assert received.startswith(b"HTTP/1.1 101")
+    return client, received.rsplit(b"id ", 1)[1].decode()
+
+
+def test_a_client_that_stops_reading_never_blocks_posts_and_is_closed_in_the_end(
+    server: DevServer, api: Any
+) -> None:
+    client, connection_id = stalled_client(server)
+    frame = b"x" * 64 * 1024
+    with client:
+        started = time.monotonic()
+        answers = []
+        for _ in range(5000):
+            try:
+                api.post_to_connection(ConnectionId=connection_id, Data=frame)
+            except api.exceptions.GoneException:
+                answers.append(410)
+                break
+            answers.append(200)
+        elapsed = time.monotonic() - started
+    assert answers[-1] == 410, "a client that reads nothing is closed once its frames pile up"
+    assert elapsed < 30, f"{len(answers)} posts took {elapsed:.1f} s: a post waited for the client"
+    server.wait_for_line(rf"DISCONNECT\s+{connection_id}\s+.*1001 Going away")
+
+
+def test_a_refused_handshake_carries_the_functions_answer(server: DevServer) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        connect(f"{server.websocket_url}?deny=401", open_timeout=10)
+    response = refused.value.response
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.body == b"not you"

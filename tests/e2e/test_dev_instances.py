@@ -1,0 +1,169 @@
+"""Handler instances under `asgiway dev` behave as Lambda's: imported once, reused, one event at a time."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from websockets.sync.client import connect
+
+from tests.e2e.test_dev_http import fetch
+from tests.support.dev_server import DevServer, asgiway
+
+
+def state(server: DevServer, path: str = "/") -> dict[str, Any]:
+    status, _, body = fetch(f"{server.origin}{path}")
+    assert status == 200, body
+    return dict(json.loads(body))
+
+
+def test_a_warm_instance_keeps_its_module_state_and_the_context_is_lambdas() -> None:
+    with DevServer("tests.e2e.apps:handler", "--timeout", "7") as server:
+        first, second = state(server), state(server)
+    assert second["pid"] == first["pid"]
+    assert second["invocations"] == first["invocations"] + 1
+    assert first["function_name"] == "asgiway-dev"
+    assert 5000 < first["remaining_ms"] <= 7000
+
+
+def test_a_slow_event_never_blocks_other_clients() -> None:
+    with DevServer("tests.e2e.apps:handler") as server, ThreadPoolExecutor(4) as pool:
+        slow = pool.submit(state, server, "/slow?seconds=3")
+        time.sleep(0.3)
+        started = time.monotonic()
+        quick = [pool.submit(state, server) for _ in range(2)]
+        quick_pids = {future.result()["pid"] for future in quick}
+        waited = time.monotonic() - started
+        slow_pid = slow.result()["pid"]
+    assert waited < 2.5, f"quick requests waited {waited:.1f} s behind the slow one"
+    assert slow_pid not in quick_pids
+
+
+def test_concurrency_caps_the_instances_and_the_rest_wait_their_turn() -> None:
+    with DevServer("tests.e2e.apps:handler", "--concurrency", "2") as server, ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(lambda _: state(server, "/slow?seconds=0.5"), range(6)))
+    assert len({result["pid"] for result in results}) == 2
+
+
+def test_a_handler_that_cannot_be_imported_stops_the_command_at_once() -> None:
+    finished = asgiway("dev", "tests.e2e.missing:app", "--port", "0")
+    assert finished.returncode == 1
+    assert "cannot load tests.e2e.missing:app" in finished.stderr
+
+
+def test_a_bad_dsn_is_refused_before_serving_without_showing_its_password() -> None:
+    dsn = "postgresql://user:s3cret@127.0.0.1:notaport/db"
+    finished = asgiway("dev", "tests.e2e.apps:app", "--port", "0", "--dsn", dsn)
+    assert finished.returncode == 2
+    assert "port" in finished.stderr
+    assert "s3cret" not in finished.stderr + finished.stdout
+
+
+def test_invoke_runs_one_event_and_prints_the_response(tmp_path: Path) -> None:
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"version": "2.0", "rawPath": "/inferred", "requestContext": {}}))
+    finished = asgiway("invoke", "tests.e2e.apps:handler", str(event))
+    assert finished.returncode == 0, finished.stderr
+    assert json.loads(finished.stdout) == {"inferred": True}
+
+
+def test_invoke_wraps_an_asgi_app_and_reports_a_failure_as_lambda_does(tmp_path: Path) -> None:
+    page = tmp_path / "page.json"
+    page.write_text(
+        json.dumps(
+            {
+                "version": "2.0",
+                "routeKey": "$default",
+                "rawPath": "/request",
+                "rawQueryString": "",
+                "headers": {"host": "example.com"},
+                "requestContext": {"http": {"method": "GET", "path": "/request", "sourceIp": "10.0.0.1"}},
+                "isBase64Encoded": False,
+            }
+        )
+    )
+    served = asgiway("invoke", "tests.e2e.apps:app", str(page))
+    assert served.returncode == 0, served.stderr
+    assert json.loads(served.stdout)["statusCode"] == 200
+    failing = tmp_path / "raise.json"
+    failing.write_text(json.dumps({"rawPath": "/raise", "requestContext": {}}))
+    failed = asgiway("invoke", "tests.e2e.apps:handler", str(failing))
+    assert failed.returncode == 1
+    assert json.loads(failed.stdout)["errorType"] == "RuntimeError"
+
+
+def test_ctrl_c_stops_the_server_cleanly() -> None:
+    server = DevServer("tests.e2e.apps:handler")
+    with server:
+        assert state(server)["invocations"] == 1
+    assert server.stop() == 0
+    assert not any("Traceback" in line for line in server.lines), server.lines
+
+
+def test_the_emulator_never_imports_the_handler_itself() -> None:
+    # The module reads DSN_URL at import: only an instance, with the function's environment, can.
+    with DevServer("tests.e2e.needs_environment:handler", environment={"DSN_URL": None}) as server:
+        status, _, body = fetch(f"{server.origin}/")
+    assert (status, body) == (200, server.websocket_url)
+
+
+def test_sigterm_stops_cleanly_and_removes_the_temporary_store() -> None:
+    server = DevServer("tests.e2e.apps:handler")
+    with server:
+        store_line = server.wait_for_line(r"store\s+sqlite://")
+        assert server.stop(signal.SIGTERM) == 0
+    folder = Path(store_line.split("sqlite://", 1)[1]).parent
+    assert folder.name.startswith("asgiway-dev-")
+    assert not folder.exists()
+
+
+def test_a_port_in_use_and_bad_settings_are_clear_errors() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        busy = asgiway("dev", "tests.e2e.apps:app", "--port", port)
+    assert busy.returncode == 2
+    assert f"Cannot listen on 127.0.0.1:{port}" in busy.stderr
+    assert "Traceback" not in busy.stderr
+    for setting in (["--concurrency", "0"], ["--timeout", "-1"], ["--idle-timeout", "0"]):
+        refused = asgiway("dev", "tests.e2e.apps:app", "--port", "0", *setting)
+        assert refused.returncode == 2
+        assert setting[0] in refused.stderr
+
+
+def test_invoke_explains_a_missing_event_file_and_a_result_that_is_not_json(tmp_path: Path) -> None:
+    missing = asgiway("invoke", "tests.e2e.apps:handler", str(tmp_path / "nope.json"))
+    assert missing.returncode == 2
+    assert "Cannot read" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"rawPath": "/unserializable", "requestContext": {}}))
+    unmarshalled = asgiway("invoke", "tests.e2e.apps:handler", str(event))
+    assert unmarshalled.returncode == 1
+    assert json.loads(unmarshalled.stdout)["errorType"] == "Runtime.MarshalError"
+
+
+def test_placeholder_credentials_replace_a_profile_only_aws_setup(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / ".aws").mkdir(parents=True)
+    (home / ".aws" / "credentials").write_text("[work]\naws_access_key_id = A\naws_secret_access_key = B\n")
+    no_credentials: dict[str, str | None] = {
+        "HOME": str(home),
+        "AWS_ACCESS_KEY_ID": None,
+        "AWS_SECRET_ACCESS_KEY": None,
+        "AWS_SESSION_TOKEN": None,
+        "AWS_PROFILE": None,
+    }
+    with (
+        DevServer("tests.e2e.apps:app", environment=no_credentials) as server,
+        connect(server.websocket_url, open_timeout=10) as client,
+    ):
+        assert str(client.recv(timeout=10)).startswith("id ")  # sent during CONNECT: Lambda Invoke, then POST
+        client.send("hi")
+        assert client.recv(timeout=10) == "echo hi"
