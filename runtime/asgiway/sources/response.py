@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from asgiway.types import AdapterConfig, HTTPResponse, LambdaResponse
 
@@ -47,8 +47,7 @@ def encode_body(
     return base64.b64encode(body).decode("ascii"), True
 
 
-@dataclass(frozen=True)
-class ProxyResponse:
+class ProxyResponse(NamedTuple):  # not a dataclass: a tenth of the import time
     """An app's response ready for a proxy integration.
 
     `headers` maps lowercased names to their values in the order the app sent them, without
