@@ -12,7 +12,7 @@ import contextvars
 import enum
 import logging
 import weakref
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 logger = logging.getLogger("asgiway")
@@ -67,12 +67,29 @@ async def run_bounded(
 
     The call gets `timeout` less its unwinding time; then it and every task it started are cancelled.
     """
-    run = _BoundedRun(asyncio.get_running_loop(), call, timeout, idle)
+    loop = asyncio.get_running_loop()
+    run = _BoundedRun(loop, call, timeout)
+    idle_wait = loop.create_task(idle.wait()) if idle is not None else None
+    first_done = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not first_done.done():
+            first_done.set_result(None)
+
+    watched = [run.task] if idle_wait is None else [run.task, idle_wait]
+    for future in watched:
+        future.add_done_callback(wake)
+    run.at_deadline(wake)
     try:
-        await run.first_done
+        await first_done
     finally:
-        run.stop_waiting()
-    end, error, strays = run.outcome(asyncio.current_task())
+        run.stop_deadline()
+        for future in watched:
+            future.remove_done_callback(wake)
+        if idle_wait is not None:
+            idle_wait.cancel()
+    idled = idle_wait is not None and idle_wait.done() and not idle_wait.cancelled()
+    end, error, strays = run.outcome(idled, ignore=(asyncio.current_task(), idle_wait))
     if strays:
         await _cancel(strays, run.unwind)
     return run.checked(end, error)
@@ -83,14 +100,20 @@ def run_bounded_on(
 ) -> tuple[SessionEnd, BaseException | None]:
     """`run_bounded` for a caller outside `loop`: the loop runs the app's task and nothing around it.
 
-    This is the HTTP path's: no task wraps the wait, so an event costs two loop turns fewer.
+    This is the HTTP path's: the loop waits on the app's task itself, and the deadline stops the
+    loop, so an event costs no task, future or loop turn beyond the app's own.
     """
-    run = _BoundedRun(loop, call, timeout, None)
+    run = _BoundedRun(loop, call, timeout)
+    run.at_deadline(loop.stop)
     try:
-        loop.run_until_complete(run.first_done)
+        loop.run_until_complete(run.task)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # noqa: S110 - the app's failure, or the deadline's stop: outcome() says which
+        pass
     finally:
-        run.stop_waiting()
-    end, error, strays = run.outcome(None)
+        run.stop_deadline()
+    end, error, strays = run.outcome(idled=False, ignore=())
     if strays:
         loop.run_until_complete(_cancel(strays, run.unwind))
     return run.checked(end, error)
@@ -99,47 +122,34 @@ def run_bounded_on(
 class _BoundedRun:
     """One bounded run of an app call: started at once, waited on by either function above."""
 
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        call: Awaitable[None],
-        timeout: float,
-        idle: asyncio.Event | None,
-    ) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, call: Awaitable[None], timeout: float) -> None:
+        self.loop = loop
         self.unwind = min(UNWIND_SECONDS, timeout / 4)
+        self._cutoff = max(timeout - self.unwind, 0)
         self._created = _tasks_created_on(loop)
         self._mark = len(self._created)
         self.task = asyncio.ensure_future(call, loop=loop)
-        self.idle_wait = loop.create_task(idle.wait()) if idle is not None else None
-        self.first_done: asyncio.Future[None] = loop.create_future()
-        self._watched = [self.task] if self.idle_wait is None else [self.task, self.idle_wait]
-        for future in self._watched:
-            future.add_done_callback(self._wake)
-        self._deadline = loop.call_later(max(timeout - self.unwind, 0), self._wake)
+        self._deadline: asyncio.TimerHandle | None = None
 
-    def _wake(self, _: object = None) -> None:
-        if not self.first_done.done():
-            self.first_done.set_result(None)
+    def at_deadline(self, callback: Callable[[], object]) -> None:
+        """Call `callback` when the call's time, less its unwinding time, is up."""
+        self._deadline = self.loop.call_later(self._cutoff, callback)
 
-    def stop_waiting(self) -> None:
-        self._deadline.cancel()
-        for future in self._watched:
-            future.remove_done_callback(self._wake)
-        if self.idle_wait is not None:
-            self.idle_wait.cancel()
+    def stop_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
 
     def outcome(
-        self, current: asyncio.Task[Any] | None
+        self, idled: bool, ignore: tuple[asyncio.Future[Any] | None, ...]
     ) -> tuple[SessionEnd, BaseException | None, set[asyncio.Task[Any]]]:
-        """Why the call ended, and the tasks it left running (to cancel)."""
+        """Why the call ended, and the tasks it left running (to cancel), but those in `ignore`."""
         if self.task.done():
             end, error = _outcome(self.task)
         else:
-            idled = self.idle_wait is not None and self.idle_wait.done() and not self.idle_wait.cancelled()
             end, error = (SessionEnd.WAITING if idled else SessionEnd.TIMED_OUT), None
         started_since = self._created[self._mark :]
         del self._created[self._mark :]
-        strays = {t for t in started_since if not t.done() and t is not current and t is not self.idle_wait}
+        strays = {task for task in started_since if not task.done() and task not in ignore}
         return end, error, strays
 
     def checked(
