@@ -6,7 +6,7 @@ from asgiway.exceptions import (
     BackendError,
     ConfigurationError,
     LifespanError,
-    UnknownEventError,
+    MalformedEventError,
 )
 from asgiway.sources import EVENT_SCOPE_KEY
 
@@ -17,5 +17,5 @@ __all__ = [
     "BackendError",
     "ConfigurationError",
     "LifespanError",
-    "UnknownEventError",
+    "MalformedEventError",
 ]

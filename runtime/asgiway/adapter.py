@@ -8,7 +8,7 @@ import logging
 from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from asgiway.exceptions import ConfigurationError, LifespanError, UnknownEventError
+from asgiway.exceptions import ConfigurationError, LifespanError, MalformedEventError
 from asgiway.protocols.bounded import SessionEnd, run_bounded_on
 from asgiway.protocols.http import HTTPCycle
 from asgiway.protocols.lifespan import LifespanCycle, LifespanCycleState
@@ -36,6 +36,17 @@ logger = logging.getLogger("asgiway")
 DEFAULT_EVENT_SECONDS = 29.0
 #: Time kept back to answer in after cutting an app short.
 REPLY_MARGIN_SECONDS = 0.5
+
+
+_PLAIN_TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
+BAD_REQUEST = HTTPResponse(400, _PLAIN_TEXT, b"Bad Request")
+#: What an event from no known source gets: a proxy response every HTTP source would accept.
+UNSUPPORTED_EVENT_ANSWER: LambdaResponse = {
+    "statusCode": 400,
+    "headers": {"content-type": "text/plain; charset=utf-8"},
+    "body": "Bad Request",
+    "isBase64Encoded": False,
+}
 
 
 class Adapter:
@@ -94,13 +105,24 @@ class Adapter:
             return self._run(self._websocket(event, context, timeout))
         source = infer_http_source(event, context, self.config) if isinstance(event, dict) else None
         if source is None:
-            raise UnknownEventError(
-                "The event comes from no supported source: API Gateway REST (payload 1.0), HTTP API "
-                "(payload 2.0), Lambda Function URL, ALB, or an API Gateway WebSocket API"
+            logger.error(
+                "Answered 400 to an event from no supported source (a %s with keys %s): asgiway serves "
+                "API Gateway REST (payload 1.0), HTTP API (payload 2.0), Lambda Function URL, ALB and "
+                "API Gateway WebSocket APIs",
+                type(event).__name__,
+                sorted(map(str, event))[:10] if isinstance(event, dict) else "none",
             )
-        scope = source.scope
+            return dict(UNSUPPORTED_EVENT_ANSWER)
+        try:
+            scope, body = source.scope, source.body
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            # The event is untrusted input: a field its source always sends is missing or mistyped.
+            logger.error(
+                "Answered 400 to a malformed %s event: %s: %s", type(source).__name__, type(exc).__name__, exc
+            )
+            return source(BAD_REQUEST)
         scope["state"] = dict(self._lifespan.app_state)
-        return source(self._http(HTTPCycle(scope, source.body), timeout))
+        return source(self._http(HTTPCycle(scope, body), timeout))
 
     def _http(self, cycle: HTTPCycle, timeout: float) -> HTTPResponse:
         response: list[HTTPResponse] = []
@@ -109,20 +131,19 @@ class Adapter:
             response.append(await cycle.run(self.app))
 
         end, error = run_bounded_on(self._loop, answer(), timeout)
-        plain_text = [(b"content-type", b"text/plain; charset=utf-8")]
         if end is SessionEnd.TIMED_OUT:  # even if it answered while being cut off: too late
             logger.error("The app did not answer within %.1fs", timeout)
-            return HTTPResponse(504, plain_text, b"Gateway Timeout")
+            return HTTPResponse(504, _PLAIN_TEXT, b"Gateway Timeout")
         if response:
             return response[0]
         logger.error("The app failed before answering", exc_info=error)
-        return HTTPResponse(500, plain_text, b"Internal Server Error")
+        return HTTPResponse(500, _PLAIN_TEXT, b"Internal Server Error")
 
     async def _websocket(
         self, event: LambdaEvent, context: LambdaContext | None, timeout: float
     ) -> LambdaResponse:
         # The WebSocket machinery loads with the first WebSocket event: an HTTP-only cold start skips it.
-        from asgiway.sources.websocket import MalformedEventError, WebSocketEvent
+        from asgiway.sources.websocket import WebSocketEvent
 
         try:
             parsed = WebSocketEvent.parse(event)

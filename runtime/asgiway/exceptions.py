@@ -9,8 +9,11 @@ class ConfigurationError(AsgiwayError):
     """An option or a dsn is invalid. Raised at construction, never echoing a password."""
 
 
-class UnknownEventError(AsgiwayError):
-    """The Lambda event matches no supported event source (API Gateway, Function URL, ALB)."""
+class MalformedEventError(AsgiwayError, ValueError):
+    """An event lacks a field its source always sends, or has it in the wrong type.
+
+    The handler never raises it: it answers 400 and logs what was wrong.
+    """
 
 
 class LifespanError(AsgiwayError):

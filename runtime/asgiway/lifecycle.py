@@ -21,7 +21,7 @@ from typing import Any
 from asgiway.backends import Backend, ConnectionRecord
 from asgiway.connections import CONNECTIONS_SCOPE_KEY, Connections
 from asgiway.deferred import deliver_after_handshake, delivery_in_flight, wait_for_delivery
-from asgiway.exceptions import BackendError
+from asgiway.exceptions import BackendError, MalformedEventError
 from asgiway.management_api import (
     ConnectionsApiError,
     ManagementApi,
@@ -31,7 +31,7 @@ from asgiway.management_api import (
 )
 from asgiway.protocols.bounded import SessionEnd
 from asgiway.protocols.websocket import Deliver, WebSocketCycle, WebSocketCycleState
-from asgiway.sources.websocket import EventType, MalformedEventError, WebSocketEvent
+from asgiway.sources.websocket import EventType, WebSocketEvent
 from asgiway.state import encoded, persistable, session_state
 from asgiway.types import AdapterConfig, ASGIApp, Headers, LambdaContext, LambdaResponse, Message, Scope
 

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from asgiway import Adapter, UnknownEventError
+from asgiway import Adapter
 from asgiway.testing import LambdaContextStub, http_event
 
 
@@ -78,9 +78,23 @@ def test_binary_responses_go_back_base64() -> None:
     assert base64.b64decode(reply["body"]) == b"\x89PNG\r\n"
 
 
-def test_unknown_events_are_a_clear_error() -> None:
-    with pytest.raises(UnknownEventError, match="no supported source"):
-        Adapter(APP)({"Records": [{"eventSource": "aws:sqs"}]}, LambdaContextStub())
+def test_unknown_events_answer_400_and_log_a_clear_error(caplog: pytest.LogCaptureFixture) -> None:
+    reply = Adapter(APP)({"Records": [{"eventSource": "aws:sqs"}]}, LambdaContextStub())
+    assert reply["statusCode"] == 400
+    assert reply["body"] == "Bad Request"
+    assert "no supported source (a dict with keys ['Records'])" in caplog.text
+
+
+def test_a_malformed_http_event_answers_400_in_its_sources_shape(caplog: pytest.LogCaptureFixture) -> None:
+    event = http_event("GET", "/")
+    event["body"], event["isBase64Encoded"] = "not base64!", True
+    reply = Adapter(APP)(event, LambdaContextStub())
+    assert (reply["statusCode"], reply["body"], reply["cookies"]) == (400, "Bad Request", [])
+    assert "APIGatewayV2 event: MalformedEventError: body is marked isBase64Encoded but" in caplog.text
+    del event["requestContext"]["http"]["method"]
+    event["isBase64Encoded"] = False
+    assert Adapter(APP)(event, LambdaContextStub())["statusCode"] == 400
+    assert "KeyError: 'method'" in caplog.text
 
 
 def test_a_slow_http_app_is_cut_at_the_lambda_deadline() -> None:

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from asgiway.exceptions import MalformedEventError
 from asgiway.sources import is_websocket_event
-from asgiway.sources.websocket import MalformedEventError, WebSocketEvent
+from asgiway.sources.websocket import WebSocketEvent
 from asgiway.testing import connect_event, http_event, message_event
 
 

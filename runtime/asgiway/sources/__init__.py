@@ -38,7 +38,10 @@ __all__ = [
 def is_websocket_event(event: LambdaEvent) -> bool:
     """True for events a WebSocket API sends: only they carry requestContext.eventType."""
     context = event.get("requestContext")
-    return isinstance(context, dict) and context.get("eventType") in WEBSOCKET_EVENT_TYPES
+    if not isinstance(context, dict):
+        return False
+    event_type = context.get("eventType")
+    return isinstance(event_type, str) and event_type in WEBSOCKET_EVENT_TYPES
 
 
 def infer_http_source(

@@ -7,21 +7,37 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
+from asgiway.exceptions import MalformedEventError
 from asgiway.types import Headers, LambdaContext, LambdaEvent, Scope
 
 #: Characters RFC 3986 allows unencoded in a path segment, kept as they are when encoding a path.
 _PATH_SAFE = "/:@!$&'()*+,;="
 
 
-def _values(single: Mapping[str, Any] | None, multi: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+def _values(event: LambdaEvent, single_key: str, multi_key: str) -> list[tuple[str, str]]:
     """Pairs from an event's multi-value map when present, else from its single-value map."""
+    single, multi = event.get(single_key), event.get(multi_key)
     pairs: list[tuple[str, str]] = []
     if multi:
-        for name, values in multi.items():
+        for name, values in _mapping(multi, multi_key).items():
+            if values is not None and not isinstance(values, list):
+                raise MalformedEventError(
+                    f"{multi_key}[{name!r}] must be a list, got {type(values).__name__}"
+                )
             pairs.extend((str(name), str(value)) for value in (values or []))
     elif single:
-        pairs.extend((str(name), str(value)) for name, value in single.items() if value is not None)
+        pairs.extend(
+            (str(name), str(value))
+            for name, value in _mapping(single, single_key).items()
+            if value is not None
+        )
     return pairs
+
+
+def _mapping(value: Any, key: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise MalformedEventError(f"{key} must be an object, got {type(value).__name__}")
+    return value
 
 
 def headers_from(event: LambdaEvent) -> Headers:
@@ -32,7 +48,7 @@ def headers_from(event: LambdaEvent) -> Headers:
     (HTTP API, Function URL) moves the request's cookies out of `headers` into a top-level
     `cookies` list; they join that same header.
     """
-    pairs = _values(event.get("headers"), event.get("multiValueHeaders"))
+    pairs = _values(event, "headers", "multiValueHeaders")
     headers: Headers = []
     cookies: list[str] = []
     for name, value in pairs:
@@ -40,7 +56,7 @@ def headers_from(event: LambdaEvent) -> Headers:
         if lowered == "cookie":
             cookies.append(value)
         else:
-            headers.append((lowered.encode("latin-1"), value.encode("latin-1", "replace")))
+            headers.append((lowered.encode("latin-1", "replace"), value.encode("latin-1", "replace")))
     cookies.extend(str(cookie) for cookie in event.get("cookies") or [])
     if cookies:
         headers.append((b"cookie", "; ".join(cookies).encode("latin-1", "replace")))
@@ -53,7 +69,7 @@ def query_string_from(event: LambdaEvent) -> bytes:
     REST (payload 1.0) and WebSocket CONNECT events carry decoded values, so they are
     percent-encoded again; repeated keys come from `multiValueQueryStringParameters`.
     """
-    pairs = _values(event.get("queryStringParameters"), event.get("multiValueQueryStringParameters"))
+    pairs = _values(event, "queryStringParameters", "multiValueQueryStringParameters")
     return urlencode(pairs).encode("ascii")
 
 
@@ -63,7 +79,7 @@ def raw_query_string_from(event: LambdaEvent) -> bytes:
     An ALB passes keys and values on as the client sent them, so they are joined as they are:
     encoding them again would turn `%20` into `%2520`.
     """
-    pairs = _values(event.get("queryStringParameters"), event.get("multiValueQueryStringParameters"))
+    pairs = _values(event, "queryStringParameters", "multiValueQueryStringParameters")
     return "&".join(f"{name}={value}" for name, value in pairs).encode()
 
 
@@ -93,8 +109,16 @@ def body_from(event: LambdaEvent) -> bytes:
     if not body:
         return b""
     if event.get("isBase64Encoded"):
-        return base64.b64decode(body)
+        return decoded_base64_body(body)
     return str(body).encode()
+
+
+def decoded_base64_body(body: Any) -> bytes:
+    """A body the event marks `isBase64Encoded`, decoded; MalformedEventError when it is not base64."""
+    try:
+        return base64.b64decode(body, validate=True)
+    except (TypeError, ValueError) as exc:  # binascii.Error, or a non-ASCII str
+        raise MalformedEventError("body is marked isBase64Encoded but is not base64") from exc
 
 
 def strip_base_path(path: str, base_path: str) -> str:

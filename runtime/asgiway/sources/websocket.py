@@ -7,23 +7,24 @@ once, at CONNECT, in a JSON-safe form the store can keep, and rebuilt from it at
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from asgiway.exceptions import MalformedEventError
 from asgiway.management_api import environment_region
 from asgiway.sources import EVENT_SCOPE_KEY
-from asgiway.sources.common import header_value, headers_from, query_string_from, server_from
+from asgiway.sources.common import (
+    decoded_base64_body,
+    header_value,
+    headers_from,
+    query_string_from,
+    server_from,
+)
 from asgiway.types import AdapterConfig, LambdaContext, LambdaEvent, Message, Scope
 
 #: ASGI's `websocket.disconnect` code when API Gateway does not say why (1005: no status received).
 NO_STATUS_CODE = 1005
-
-
-class MalformedEventError(ValueError):
-    """A WebSocket event lacks a field API Gateway always sends, or has it in the wrong type."""
 
 
 class EventType(StrEnum):
@@ -95,10 +96,7 @@ class WebSocketEvent:
         if not isinstance(body, str):
             raise MalformedEventError(f"body must be a string, got {type(body).__name__}")
         if self.event.get("isBase64Encoded"):
-            try:
-                return {"type": "websocket.receive", "bytes": base64.b64decode(body, validate=True)}
-            except binascii.Error as exc:
-                raise MalformedEventError("body is marked isBase64Encoded but is not base64") from exc
+            return {"type": "websocket.receive", "bytes": decoded_base64_body(body)}
         return {"type": "websocket.receive", "text": body}
 
     def disconnected(self) -> Message:
