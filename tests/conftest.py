@@ -75,6 +75,12 @@ def connections_api() -> Iterator[ConnectionsApiDouble]:
         yield double
 
 
+@pytest.fixture
+def dsn(tmp_path: Path) -> str:
+    """An empty sqlite store of the test's own."""
+    return f"sqlite://{tmp_path / 'connections.db'}"
+
+
 @pytest.fixture(params=["sqlite", "postgresql", "redis", "dynamodb", "s3"])
 def store_dsn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A dsn on each store in turn, empty, cleaned up afterwards."""

@@ -29,7 +29,7 @@ from asgiway.management_api import (
     client_for,
     configured_endpoint_url,
 )
-from asgiway.protocols.bounded import SessionEnd
+from asgiway.protocols.bounded import SessionEnd, call_seconds
 from asgiway.protocols.websocket import Deliver, WebSocketCycle, WebSocketCycleState
 from asgiway.sources.websocket import EventType, WebSocketEvent
 from asgiway.state import encoded, persistable, session_state
@@ -115,7 +115,7 @@ class WebSocketLifecycle:
         connections = Connections(
             backend=self.backend, endpoint_url=self._endpoint(event), connection_id=event.connection_id
         )
-        connections.deadline = time.monotonic() + timeout
+        connections.deadline = time.monotonic() + _broadcast_seconds(timeout)
         scope[CONNECTIONS_SCOPE_KEY] = connections
         return scope
 
@@ -303,3 +303,10 @@ def _is_disconnect_signal(event: WebSocketEvent, error: BaseException | None) ->
         return False
     code: object = getattr(error, "code", None)
     return bool(code == event.disconnected()["code"])
+
+
+def _broadcast_seconds(timeout: float) -> float:
+    """How long a broadcast may run in an event of `timeout` seconds: it gives up before the app
+    itself is cut off (a tenth of the app's time, at most a second), so the app gets its result."""
+    app_seconds = call_seconds(timeout)
+    return app_seconds - min(1.0, app_seconds / 10)

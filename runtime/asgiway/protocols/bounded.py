@@ -35,6 +35,16 @@ class SessionEnd(enum.Enum):
     TIMED_OUT = "timed out"
 
 
+def unwind_seconds(timeout: float) -> float:
+    """How long an app cut off at the end of a `timeout`-second run may spend unwinding."""
+    return min(UNWIND_SECONDS, timeout / 4)
+
+
+def call_seconds(timeout: float) -> float:
+    """How long the app's call runs within a `timeout`-second run before it is cut off."""
+    return max(timeout - unwind_seconds(timeout), 0)
+
+
 def _tasks_created_on(loop: asyncio.AbstractEventLoop) -> list[asyncio.Task[Any]]:
     """The tasks `loop` has created since it was first asked about, oldest first.
 
@@ -124,8 +134,8 @@ class _BoundedRun:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, call: Awaitable[None], timeout: float) -> None:
         self.loop = loop
-        self.unwind = min(UNWIND_SECONDS, timeout / 4)
-        self._cutoff = max(timeout - self.unwind, 0)
+        self.unwind = unwind_seconds(timeout)
+        self._cutoff = call_seconds(timeout)
         self._created = _tasks_created_on(loop)
         self._mark = len(self._created)
         self.task = asyncio.ensure_future(call, loop=loop)

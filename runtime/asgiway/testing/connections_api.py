@@ -37,7 +37,8 @@ class ConnectionsApiDouble:
     `gone` holds ids answered with 410; `bare_gone` makes those 410s carry no error type, as some
     proxies do; `statuses` forces a status for an id (429, 500, ...); `failures` answers an id
     with a status that many times before serving it (a count and a status); `delay` adds seconds
-    to every answer. Paths with or without a stage prefix are served alike.
+    to every answer, `delays` to one id's (a client behind a stalled connection). Paths with or
+    without a stage prefix are served alike.
     """
 
     gone: set[str] = field(default_factory=set)
@@ -45,6 +46,7 @@ class ConnectionsApiDouble:
     statuses: dict[str, int] = field(default_factory=dict)
     failures: dict[str, tuple[int, int]] = field(default_factory=dict)
     delay: float = 0.0
+    delays: dict[str, float] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -125,8 +127,9 @@ def _handler_for(double: ConnectionsApiDouble) -> type[BaseHTTPRequestHandler]:
             data = self.rfile.read(length) if length else b""
             connection_id = found[1]
             call = Call(self.command, connection_id, data, self.path, dict(self.headers.items()))
-            if double.delay:
-                time.sleep(double.delay)
+            delay = double.delays.get(connection_id, double.delay)
+            if delay:
+                time.sleep(delay)
             answer = double._answer(call)
             self.send_response(answer.status)
             for name, value in answer.headers:
