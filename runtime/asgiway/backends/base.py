@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from asgiway.backends.dsn import Dsn
+from asgiway.exceptions import BackendError
 
 #: API Gateway closes every WebSocket connection after 2 hours; records outlive that by a margin.
 MAX_CONNECTION_SECONDS = 2 * 60 * 60
@@ -25,8 +26,17 @@ JSONObject = dict[str, Any]
 
 
 def dump_json(value: JSONObject) -> str:
-    """Compact, strict JSON (no NaN or Infinity), so that every store can hold what another holds."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    """Compact, strict JSON (no NaN or Infinity), so that every store can hold what another holds.
+
+    Text stays as it is, but for a lone surrogate ("\ud800" in a client's JSON), which has no
+    UTF-8 form: then the whole document is ASCII with escapes, which reads back the same.
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+    return text
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,18 @@ class Backend(ABC):
 
     #: The dsn scheme(s) this backend serves, e.g. ("sqlite",).
     schemes: ClassVar[tuple[str, ...]]
+
+    def check_names(self, **names: str) -> None:
+        """BackendError for a connection id or room name that UTF-8 cannot hold (a lone
+        surrogate), before anything is written; stores that encode names themselves need not."""
+        for what, name in names.items():
+            try:
+                name.encode()
+            except UnicodeEncodeError:
+                raise BackendError(
+                    f"{self.describe()}: the {what.replace('_', ' ')} {name!r} holds a lone surrogate, "
+                    "which has no UTF-8 form; connection ids and room names must be valid Unicode"
+                ) from None
 
     @classmethod
     @abstractmethod

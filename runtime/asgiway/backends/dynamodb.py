@@ -82,6 +82,9 @@ ROOM_TAG = "room#"
 
 #: DynamoDB's item size limit: attribute names and values together, in UTF-8 bytes.
 MAX_ITEM_BYTES = 400 * 1024
+#: DynamoDB's sort key limit in bytes of UTF-8 (a partition key may take 2,048): every tagged id
+#: and room name is the sort key of some item.
+MAX_SORT_KEY_BYTES = 1024
 #: BatchWriteItem takes at most 25 requests, BatchGetItem at most 100 keys.
 BATCH_WRITE_LIMIT = 25
 BATCH_GET_LIMIT = 100
@@ -188,6 +191,7 @@ class DynamoDBBackend(Backend):
         # joins and leaves can then never leave a by-room item alone (which `members` would list
         # and `delete` never find): its put precedes the by-connection put, which follows any
         # delete of the by-connection item that precedes the by-room delete.
+        self._check_key_sizes(connection_id=connection_id, room_name=room)
         ttl = math.ceil(time.time() + RECORD_LIFETIME_SECONDS)
         connection, room_key = CONNECTION_TAG + connection_id, ROOM_TAG + room
         with self._dynamodb() as dynamodb:
@@ -401,6 +405,7 @@ class DynamoDBBackend(Backend):
 
     def _record_item(self, record: ConnectionRecord) -> Item:
         """The record's item, refused with a clear error when over DynamoDB's item limit."""
+        self._check_key_sizes(connection_id=record.connection_id)
         scope, state = dump_json(record.scope), dump_json(record.state)
         item: Item = {
             PARTITION_KEY: {"S": CONNECTION_TAG + record.connection_id},
@@ -418,6 +423,21 @@ class DynamoDBBackend(Backend):
                 f" DynamoDB's item limit of 400 KB ({MAX_ITEM_BYTES:,} bytes)"
             )
         return item
+
+    def _check_key_sizes(self, **names: str) -> None:
+        """Refuse, before any write, a name that cannot be a key: each tagged name is a sort key in
+        one item and a partition key in another, so the smaller limit holds; a half-written
+        membership (by room but not by connection) would be listed by `members` and never deleted."""
+        self.check_names(**names)
+        for what, name in names.items():
+            tag = CONNECTION_TAG if what == "connection_id" else ROOM_TAG
+            size = len((tag + name).encode())
+            if size > MAX_SORT_KEY_BYTES:
+                raise BackendError(
+                    f"{self.describe()}: the {what.replace('_', ' ')} {name[:100]!r}... is {size:,} bytes"
+                    f" of UTF-8 with its tag, over DynamoDB's key limit of {MAX_SORT_KEY_BYTES:,} bytes;"
+                    f" use a shorter one"
+                )
 
     # Reads and writes of several items.
 

@@ -207,6 +207,7 @@ class RedisBackend(Backend):
         return f"{scheme} {host}:{self.port}/{self.database} prefix {self.key_prefix!r}"
 
     def save(self, record: ConnectionRecord) -> None:
+        self.check_names(connection_id=record.connection_id)
         payload = record.document()
         with self._use() as client, client.pipeline() as pipe:
             # An expires_at already past makes SET delete the key: the record is dead at once.
@@ -215,6 +216,7 @@ class RedisBackend(Backend):
             pipe.execute()
 
     def update(self, record: ConnectionRecord) -> bool:
+        self.check_names(connection_id=record.connection_id)
         keys = [self._key("c", record.connection_id), self._index_key]
         args: list[str | int] = [
             record.connection_id,
@@ -250,6 +252,7 @@ class RedisBackend(Backend):
         )
 
     def join(self, connection_id: str, room: str) -> None:
+        self.check_names(connection_id=connection_id, room_name=room)
         expires_at = time.time() + RECORD_LIFETIME_SECONDS
         with self._use() as client, client.pipeline() as pipe:
             _add(pipe, self._key("r", room), connection_id, expires_at)

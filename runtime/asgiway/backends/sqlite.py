@@ -77,6 +77,7 @@ class SQLiteBackend(Backend):
         return "sqlite in-memory database" if self.path == MEMORY else f"sqlite file {self.path}"
 
     def save(self, record: ConnectionRecord) -> None:
+        self.check_names(connection_id=record.connection_id)
         scope, state = dump_json(record.scope), dump_json(record.state)
         with self._transaction() as db:
             now = time.time()
@@ -89,6 +90,7 @@ class SQLiteBackend(Backend):
             )
 
     def update(self, record: ConnectionRecord) -> bool:
+        self.check_names(connection_id=record.connection_id)
         scope, state = dump_json(record.scope), dump_json(record.state)
         with self._transaction() as db:
             cursor = db.execute(
@@ -116,6 +118,7 @@ class SQLiteBackend(Backend):
             db.execute("DELETE FROM asgiway_connections WHERE connection_id = ?", (connection_id,))
 
     def join(self, connection_id: str, room: str) -> None:
+        self.check_names(connection_id=connection_id, room_name=room)
         with self._use() as db:
             db.execute(
                 "INSERT OR REPLACE INTO asgiway_rooms (room, connection_id, expires_at) VALUES (?, ?, ?)",
