@@ -19,6 +19,7 @@ import threading
 import time
 from typing import Any
 
+from asgiway.log_redaction import protect
 from asgiway.management_api import ConnectionsApiError, client_for
 from asgiway.sources.delivery import DELIVERY_EVENT_KEY
 from asgiway.types import LambdaContext, LambdaEvent, LambdaResponse
@@ -158,5 +159,6 @@ def _lambda_client() -> Any:
             config = Config(
                 connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 2}
             )
-            _client = boto3.session.Session().client("lambda", config=config)
+            # The payload holds the frames: protected from botocore's DEBUG log.
+            _client = protect(boto3.session.Session().client("lambda", config=config))
         return _client

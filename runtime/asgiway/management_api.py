@@ -14,6 +14,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from asgiway.exceptions import AsgiwayError
+from asgiway.log_redaction import protect
 
 if TYPE_CHECKING:
     from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
@@ -128,12 +129,13 @@ class ManagementApi:
             max_pool_connections=MAX_CONCURRENT_CALLS,
         )
         # boto3's default session is not thread-safe; each client gets a session of its own.
-        return boto3.session.Session().client(
+        client = boto3.session.Session().client(
             "apigatewaymanagementapi",
             endpoint_url=self.endpoint_url,
             region_name=region,
             config=config,
         )
+        return protect(client)  # the frames must not reach botocore's DEBUG log
 
 
 _clients: dict[str, ManagementApi] = {}

@@ -8,13 +8,11 @@ ElastiCache generated secrets take). It is read once, when the Adapter is built.
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from urllib.parse import quote
 
 from asgiway.backends.dsn import Dsn
 from asgiway.exceptions import ConfigurationError
+from asgiway.log_redaction import protect
 
 
 def with_password(dsn: str, password: str) -> str:
@@ -34,35 +32,14 @@ def with_password(dsn: str, password: str) -> str:
     return combined
 
 
-#: botocore's DEBUG logging prints whole responses, the secret's value included.
-_BOTOCORE_LOGGERS_THAT_ECHO_RESPONSES = ("botocore.parsers", "botocore.hooks", "botocore.endpoint")
-
-
-@contextmanager
-def _quiet(names: tuple[str, ...]) -> Iterator[None]:
-    """Drop these loggers' records while the secret is fetched, whatever level logging is at."""
-    loggers = [logging.getLogger(name) for name in names]
-    for logger in loggers:
-        logger.addFilter(_drop)
-    try:
-        yield
-    finally:
-        for logger in loggers:
-            logger.removeFilter(_drop)
-
-
-def _drop(record: logging.LogRecord) -> bool:
-    return False
-
-
 def password_from_secret(secret_arn: str) -> str:
     """The password a Secrets Manager secret holds (its text, or the `password` of its JSON)."""
     import boto3
 
     try:
-        with _quiet(_BOTOCORE_LOGGERS_THAT_ECHO_RESPONSES):
-            client = boto3.session.Session().client("secretsmanager")
-            text = client.get_secret_value(SecretId=secret_arn)["SecretString"]
+        # botocore's DEBUG records would print the response, the secret's value included.
+        client = protect(boto3.session.Session().client("secretsmanager"))
+        text = client.get_secret_value(SecretId=secret_arn)["SecretString"]
     except Exception as exc:
         raise ConfigurationError(
             f"Cannot read the dsn's password from {secret_arn} (does the role allow "

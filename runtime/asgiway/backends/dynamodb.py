@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from asgiway.backends.base import RECORD_LIFETIME_SECONDS, Backend, ConnectionRecord, dump_json
 from asgiway.backends.dsn import Dsn
 from asgiway.exceptions import BackendError, ConfigurationError
+from asgiway.log_redaction import protect
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -296,6 +297,7 @@ class DynamoDBBackend(Backend):
                 retries={"mode": "standard", "max_attempts": self.max_attempts},
             ),
         )
+        protect(client)  # records hold the scope's headers and the state: never in a DEBUG log
         try:
             with self._errors():
                 try:

@@ -55,6 +55,7 @@ from urllib.parse import unquote
 from asgiway.backends.base import Backend, ConnectionRecord
 from asgiway.backends.dsn import Dsn
 from asgiway.exceptions import BackendError, ConfigurationError
+from asgiway.log_redaction import protect
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -377,9 +378,10 @@ class S3Backend(Backend):
                     s3={"addressing_style": "path" if self.endpoint_url else "auto"},
                 )
                 # A private session: boto3's default one is shared and not thread-safe.
-                self._client = boto3.session.Session().client(
+                client = boto3.session.Session().client(
                     "s3", region_name=self.region, endpoint_url=self.endpoint_url, config=config
                 )
+                self._client = protect(client)  # no record body or session token in a DEBUG log
                 self._heads = ThreadPoolExecutor(_HEAD_WORKERS, thread_name_prefix="asgiway-s3")
             if not self._bucket_checked:
                 self._check_bucket(self._client)
