@@ -7,6 +7,7 @@ from asgiway.exceptions import (
     ConfigurationError,
     LifespanError,
     MalformedEventError,
+    TooManyRoomsError,
 )
 from asgiway.sources import EVENT_SCOPE_KEY
 
@@ -18,4 +19,5 @@ __all__ = [
     "ConfigurationError",
     "LifespanError",
     "MalformedEventError",
+    "TooManyRoomsError",
 ]

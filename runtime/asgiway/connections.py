@@ -21,7 +21,7 @@ from typing import Any
 
 from asgiway.backends import Backend, from_dsn
 from asgiway.deferred import wait_for_delivery
-from asgiway.exceptions import BackendError, ConfigurationError
+from asgiway.exceptions import BackendError, ConfigurationError, TooManyRoomsError
 from asgiway.management_api import (
     MAX_CONCURRENT_CALLS,
     ConnectionsApiError,
@@ -35,6 +35,9 @@ from asgiway.management_api import (
 CONNECTIONS_SCOPE_KEY = "asgiway.connections"
 #: A 410 from a connection this young may only mean its `$connect` has not returned yet.
 HANDSHAKE_GRACE_SECONDS = 10.0
+#: Each membership costs writes at join and again at `$disconnect` (two DynamoDB items or S3
+#: objects), all within one event: a connection joins at most this many rooms.
+MAX_ROOMS_PER_CONNECTION = 100
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -89,6 +92,8 @@ class Connections:
         #: A `time.monotonic()` by which broadcasts give up: the event's own deadline in an event.
         self.deadline: float | None = None
         self._own_frames: Callable[[str | bytes], None] | None = None
+        # Rooms joined in this event: at CONNECT the store shows none until the record is saved.
+        self._joined: dict[str, set[str]] = {}
 
     @classmethod
     def of(cls, websocket_or_scope: Any) -> Connections:
@@ -135,10 +140,13 @@ class Connections:
         return await asyncio.to_thread(self.api.info, self._target(connection_id))
 
     async def join(self, room: str, *, connection_id: str | None = None) -> None:
-        await asyncio.to_thread(self.backend.join, self._target(connection_id), room)
+        """Add the connection to the room; TooManyRoomsError past MAX_ROOMS_PER_CONNECTION."""
+        await asyncio.to_thread(self._join, self._target(connection_id), room)
 
     async def leave(self, room: str, *, connection_id: str | None = None) -> None:
-        await asyncio.to_thread(self.backend.leave, self._target(connection_id), room)
+        target = self._target(connection_id)
+        await asyncio.to_thread(self.backend.leave, target, room)
+        self._joined.get(target, set()).discard(room)
 
     async def members(self, room: str) -> list[str]:
         return await asyncio.to_thread(self.backend.members, room)
@@ -155,6 +163,16 @@ class Connections:
         """
         check_message_size(data)
         return await asyncio.to_thread(self._fan_out, data, room, frozenset(exclude))
+
+    def _join(self, connection_id: str, room: str) -> None:
+        held = set(self.backend.rooms(connection_id)) | self._joined.get(connection_id, set())
+        if room not in held and len(held) >= MAX_ROOMS_PER_CONNECTION:
+            raise TooManyRoomsError(
+                f"Connection {connection_id} is already in {len(held)} rooms, the most a connection may"
+                f" join (MAX_ROOMS_PER_CONNECTION); leave one before joining {room!r}"
+            )
+        self.backend.join(connection_id, room)
+        self._joined.setdefault(connection_id, set()).add(room)
 
     def _fan_out(self, data: str | bytes, room: str | None, exclude: frozenset[str]) -> BroadcastResult:
         targets = self.backend.members(room) if room is not None else self.backend.connections()

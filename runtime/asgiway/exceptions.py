@@ -22,3 +22,7 @@ class LifespanError(AsgiwayError):
 
 class BackendError(AsgiwayError):
     """The connection store could not be reached or answered with an error."""
+
+
+class TooManyRoomsError(AsgiwayError):
+    """A connection would join more rooms than `connections.MAX_ROOMS_PER_CONNECTION`."""

@@ -158,9 +158,8 @@ class WebSocketLifecycle:
             if cycle.state is WebSocketCycleState.CONNECTING:
                 logger.warning("The app neither accepted nor closed CONNECT of %s", event.connection_id)
             return _reply(403, "Forbidden")
-        self.backend.save(
-            ConnectionRecord(event.connection_id, stored_scope, persistable(state, self.lifespan_state) or {})
-        )
+        own_state = persistable(state, self.lifespan_state, event.connection_id) or {}
+        self.backend.save(ConnectionRecord(event.connection_id, stored_scope, own_state))
         if pending:
             # In a thread: on Lambda this is an Invoke API call, which must not stall the loop.
             await asyncio.to_thread(
@@ -195,6 +194,7 @@ class WebSocketLifecycle:
         held: list[str | bytes] = []
 
         async def post(data: str | bytes) -> None:
+            check_message_size(data)  # refused in the app at once, even a frame held back as the reply
             if not self.config.two_way_replies:
                 await send_now(data)
                 return
@@ -259,7 +259,7 @@ class WebSocketLifecycle:
             self._scope(event, record.scope, context, state, timeout), [message], deliver, replay=True
         )
         await cycle.run(self.app, timeout)
-        return cycle, persistable(state, self.lifespan_state)
+        return cycle, persistable(state, self.lifespan_state, event.connection_id)
 
     def _session_reply(self, event: WebSocketEvent, cycle: WebSocketCycle, timeout: float) -> LambdaResponse:
         if cycle.end is SessionEnd.RAISED and _is_disconnect_signal(event, cycle.error):

@@ -30,7 +30,9 @@ def session_state(stored: dict[str, Any], lifespan_state: dict[str, Any]) -> dic
     return {**lifespan_state, **copy}
 
 
-def persistable(state: dict[str, Any], lifespan_state: dict[str, Any]) -> dict[str, Any] | None:
+def persistable(
+    state: dict[str, Any], lifespan_state: dict[str, Any], connection_id: str
+) -> dict[str, Any] | None:
     """The per-connection part of a session's state, or None when it is too large to store.
 
     Lifespan state is left out; so is any key whose value is not JSON that reads back as written
@@ -48,10 +50,18 @@ def persistable(state: dict[str, Any], lifespan_state: dict[str, Any]) -> dict[s
             own[key] = value
         else:
             logger.error(
-                "Per-connection state %r is not a JSON value that reads back the same; not stored", key
+                "Per-connection state %r is not a JSON value that reads back the same; not stored"
+                " (connection %s)",
+                key,
+                connection_id,
             )
     size = len(encoded(own))
     if size > MAX_STATE_BYTES:
-        logger.error("Per-connection state of %d bytes exceeds %d; not stored", size, MAX_STATE_BYTES)
+        logger.error(
+            "Per-connection state of %d bytes exceeds %d; not stored (connection %s)",
+            size,
+            MAX_STATE_BYTES,
+            connection_id,
+        )
         return None
     return own
