@@ -149,3 +149,29 @@ def test_a_refused_handshake_carries_the_functions_answer(server: DevServer) -> 
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("text/plain")
     assert response.body == b"not you"
+
+
+def test_frames_posted_to_a_quiet_client_keep_it_open_past_the_idle_timeout() -> None:
+    """API Gateway's 10-minute idle timeout counts messages either way: a server that posts a
+    keep-alive frame now and then keeps a client open that sends nothing."""
+    with (
+        DevServer("tests.e2e.apps:app", "--idle-timeout", "1") as quick,
+        connect(quick.websocket_url, open_timeout=10) as client,
+    ):
+        connection_id = str(client.recv(timeout=10)).removeprefix("id ")
+        poster = boto3.client(
+            "apigatewaymanagementapi",
+            endpoint_url=quick.connections_url,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        started = time.monotonic()
+        while time.monotonic() - started < 2.5:  # more than twice the idle timeout
+            poster.post_to_connection(ConnectionId=connection_id, Data=b"keep-alive")
+            assert client.recv(timeout=5) == "keep-alive"
+            time.sleep(0.3)
+        with pytest.raises(ConnectionClosed) as closed:  # then, quiet both ways, it is closed
+            client.recv(timeout=10)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1001, "Going away")

@@ -33,12 +33,16 @@ class LiveClient:
         #: The code and reason this side closed with, which is what the DISCONNECT reports.
         self.closed_by_server: tuple[int, str] | None = None
         self._writer = asyncio.create_task(self._write())
+        #: LastActiveAt of GET @connections: the client's own last message.
         self.last_active_ms = client.connected_at
-        self.last_active = time.monotonic()
+        #: What the idle timeout counts from: a message either way (a frame posted to the client
+        #: keeps it open too, as services that send keep-alive frames from the server rely on).
+        self.last_traffic = time.monotonic()
 
     def touch(self) -> None:
+        """The client sent a message."""
         self.last_active_ms = now_ms()
-        self.last_active = time.monotonic()
+        self.last_traffic = time.monotonic()
 
     def deliver(self, data: bytes) -> bool:
         """Queue one frame (text when it is UTF-8, as API Gateway posts); False when the client is gone."""
@@ -53,6 +57,7 @@ class LiveClient:
         except UnicodeDecodeError:
             message["bytes"] = data
         self._outbox.put_nowait(message)
+        self.last_traffic = time.monotonic()
         return True
 
     def close(self, code: int, reason: str) -> None:

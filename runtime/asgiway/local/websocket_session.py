@@ -193,7 +193,7 @@ class WebSocketSession:
         settings = self._gateway.websocket
         opened = time.monotonic()
         while True:
-            deadline = min(live.last_active + settings.idle_timeout, opened + settings.max_duration)
+            deadline = min(live.last_traffic + settings.idle_timeout, opened + settings.max_duration)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 live.close(*GOING_AWAY)
