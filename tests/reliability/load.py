@@ -68,6 +68,9 @@ class Client:
         self.room = f"room{number % rooms}"
         self.frames: list[str] = []
         self.socket: ClientConnection | None = None
+        #: Set when the server closed the connection before the client left: (code, reason).
+        self.closed_early: tuple[int | None, str | None] | None = None
+        self._leaving = False
         self._reader: asyncio.Task[None] | None = None
 
     async def join(self, websocket_url: str, gate: asyncio.Semaphore) -> None:
@@ -86,6 +89,7 @@ class Client:
     async def leave(self) -> None:
         assert self.socket is not None
         assert self._reader is not None
+        self._leaving = True
         await self.socket.close()
         await self._reader
 
@@ -93,6 +97,8 @@ class Client:
         assert self.socket is not None
         async for frame in self.socket:
             self.frames.append(frame if isinstance(frame, str) else frame.decode())
+        if not self._leaving:
+            self.closed_early = (self.socket.close_code, self.socket.close_reason)
 
 
 def problems_of(clients: list[Client], messages: int) -> list[str]:
@@ -103,6 +109,8 @@ def problems_of(clients: list[Client], messages: int) -> list[str]:
     expected = [f"m{number}" for number in range(messages)]
     problems = []
     for client in clients:
+        if client.closed_early is not None:
+            problems.append(f"{client.name} was closed by the server before it left: {client.closed_early}")
         by_sender: dict[str, list[str]] = defaultdict(list)
         for frame in client.frames:
             sender, _, text = frame.partition(":")
@@ -120,7 +128,7 @@ def problems_of(clients: list[Client], messages: int) -> list[str]:
 async def _everything_arrived(clients: list[Client], expected: dict[str, int], seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if all(len(client.frames) >= expected[client.name] for client in clients):
+        if all(len(client.frames) >= expected[client.name] or client.closed_early for client in clients):
             return
         await asyncio.sleep(0.05)  # the readers append as frames come; a few checks a tick cost nothing
 
@@ -146,7 +154,8 @@ async def drive(websocket_url: str, store: Backend, clients: int, rooms: int, me
     expected = {client.name: room_sizes[client.room] * messages for client in fleet}
     started = time.monotonic()
     await asyncio.gather(*(client.talk(messages) for client in fleet))
-    await _everything_arrived(fleet, expected, seconds=600)
+    # Every delivery is a POST from an instance: a few hundred a second at the very least.
+    await _everything_arrived(fleet, expected, seconds=max(600, sum(expected.values()) / 300))
     report.talk_seconds = time.monotonic() - started
     await asyncio.sleep(0.5)  # anything sent twice would arrive now
     report.frames_received = sum(len(client.frames) for client in fleet)
