@@ -120,7 +120,8 @@ class ManagementApi:
 
         match = _EXECUTE_API_HOST.match(self.endpoint_url)
         region = match.group(1) if match else environment_region()
-        # Standard retries back off and try again on 429 LimitExceededException and on 5xx.
+        # Standard retries back off and try again on 429 LimitExceededException and on 5xx:
+        # `max_attempts` counts retries, so 5 attempts in all, backing off up to 1 + 2 + 4 + 8 s.
         config = Config(
             connect_timeout=2,
             read_timeout=5,

@@ -380,7 +380,8 @@ class DynamoDBBackend(Backend):
 
     def _explain(self, code: str, exc: Exception) -> str:
         if code in _THROTTLED:
-            return f"{exc} (still throttled after {self.max_attempts} attempts)"
+            # botocore's `max_attempts` counts retries: the first call comes on top.
+            return f"{exc} (still throttled after {self.max_attempts + 1} attempts)"
         if code in _DENIED:
             return (
                 f"{exc}; the caller (the Lambda function's role) needs dynamodb:DescribeTable, GetItem,"
