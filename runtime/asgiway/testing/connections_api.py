@@ -51,8 +51,7 @@ class ConnectionsApiDouble:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), _handler_for(self))
         # A short poll keeps stop() quick: shutdown waits for the loop's next poll.
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._started = time.time()
@@ -112,6 +111,13 @@ class ConnectionsApiDouble:
         if call.method == "GET":
             return wire.description(int(self._started * 1000), int(time.time() * 1000), "127.0.0.1", "double")
         return wire.CLOSED if call.method == "DELETE" else wire.OK
+
+
+class _Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: a broadcast opening 32 connections at once had
+    # SYNs dropped and retried a second later, as if the endpoint stalled.
+    request_queue_size = 128
+    daemon_threads = True
 
 
 def _handler_for(double: ConnectionsApiDouble) -> type[BaseHTTPRequestHandler]:
