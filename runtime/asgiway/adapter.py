@@ -14,6 +14,7 @@ from asgiway.protocols.http import HTTPCycle
 from asgiway.protocols.lifespan import LifespanCycle, LifespanCycleState
 from asgiway.sources import infer_http_source, is_websocket_event
 from asgiway.sources.delivery import is_delivery
+from asgiway.sources.response import ProxyResponse
 from asgiway.types import (
     DEFAULT_TEXT_MIME_TYPES,
     AdapterConfig,
@@ -40,13 +41,6 @@ REPLY_MARGIN_SECONDS = 0.5
 
 _PLAIN_TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
 BAD_REQUEST = HTTPResponse(400, _PLAIN_TEXT, b"Bad Request")
-#: What an event from no known source gets: a proxy response every HTTP source would accept.
-UNSUPPORTED_EVENT_ANSWER: LambdaResponse = {
-    "statusCode": 400,
-    "headers": {"content-type": "text/plain; charset=utf-8"},
-    "body": "Bad Request",
-    "isBase64Encoded": False,
-}
 
 
 class Adapter:
@@ -112,7 +106,9 @@ class Adapter:
                 type(event).__name__,
                 sorted(map(str, event))[:10] if isinstance(event, dict) else "none",
             )
-            return dict(UNSUPPORTED_EVENT_ANSWER)
+            # No source to shape it: the fields and single-value headers every proxy source accepts.
+            proxy = ProxyResponse.from_response(BAD_REQUEST, self.config)
+            return {**proxy.fields(), "headers": proxy.joined_headers()}
         try:
             scope, body = source.scope, source.body
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
