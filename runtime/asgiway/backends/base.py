@@ -28,7 +28,7 @@ JSONObject = dict[str, Any]
 def dump_json(value: JSONObject) -> str:
     """Compact, strict JSON (no NaN or Infinity), so that every store can hold what another holds.
 
-    Text stays as it is, but for a lone surrogate ("\ud800" in a client's JSON), which has no
+    Text stays as it is, but for a lone surrogate (`"\\ud800"` in a client's JSON), which has no
     UTF-8 form: then the whole document is ASCII with escapes, which reads back the same.
     """
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
