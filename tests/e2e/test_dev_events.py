@@ -1,4 +1,4 @@
-"""The events `asgiway dev` hands a Lambda handler have the shape of AWS's own captures."""
+"""The events `asgiway dev` hands a Lambda handler have the shape of the AWS event fixtures."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def recorded(folder: Path, kind: str) -> list[dict[str, Any]]:
     return [json.loads(path.read_text()) for path in sorted(folder.glob(f"*-{kind}.json"))]
 
 
-def test_websocket_and_http_events_match_the_captures(tmp_path: Path, aws_event: AwsEvent) -> None:
+def test_websocket_and_http_events_match_the_fixtures(tmp_path: Path, aws_event: AwsEvent) -> None:
     with DevServer("tests.e2e.apps:handler", environment={EVENTS_FOLDER_VARIABLE: str(tmp_path)}) as server:
         with connect(
             f"{server.websocket_url}?room=lobby&tag=a&tag=b",
@@ -41,9 +41,10 @@ def test_websocket_and_http_events_match_the_captures(tmp_path: Path, aws_event:
     (disconnected,) = recorded(tmp_path, "DISCONNECT")
     (http,) = recorded(tmp_path, "HTTP")
 
-    capture = aws_event("powertools-python_apiGatewayWebSocketApiConnect.json")
-    assert set(connected) == set(capture) | {"queryStringParameters", "multiValueQueryStringParameters"}
-    assert set(connected["requestContext"]) == set(capture["requestContext"])
+    connect_fixture = aws_event("websocket-connect.json")
+    query_keys = {"queryStringParameters", "multiValueQueryStringParameters"}
+    assert set(connected) == set(connect_fixture) | query_keys
+    assert set(connected["requestContext"]) == set(connect_fixture["requestContext"])
     headers = connected["headers"]
     assert list(headers) == sorted(headers, key=str.lower)
     assert {"Host", "Origin", "Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Protocol"} <= set(
@@ -57,31 +58,31 @@ def test_websocket_and_http_events_match_the_captures(tmp_path: Path, aws_event:
     assert connected["multiValueQueryStringParameters"] == {"room": ["lobby"], "tag": ["a", "b"]}
     context = connected["requestContext"]
     assert context["identity"] == {"userAgent": "probe/1.0", "sourceIp": "127.0.0.1"}
-    assert len(context["connectionId"]) == len(capture["requestContext"]["connectionId"]) == 16
+    assert len(context["connectionId"]) == len(connect_fixture["requestContext"]["connectionId"]) == 16
     assert context["stage"] == "dev"
 
-    message_capture = aws_event("powertools-python_apiGatewayWebSocketApiMessage.json")
-    assert set(message) == set(message_capture)
-    assert set(message["requestContext"]) == set(message_capture["requestContext"])
+    message_fixture = aws_event("websocket-message.json")
+    assert set(message) == set(message_fixture)
+    assert set(message["requestContext"]) == set(message_fixture["requestContext"])
     assert (message["body"], message["isBase64Encoded"]) == ('{"a": 1}', False)
     assert message["requestContext"]["connectionId"] == context["connectionId"]
     assert message["requestContext"]["connectedAt"] == context["connectedAt"]
 
-    disconnect_capture = aws_event("powertools-python_apiGatewayWebSocketApiDisconnect.json")
-    assert set(disconnected) == set(disconnect_capture)
-    assert set(disconnected["requestContext"]) == set(disconnect_capture["requestContext"])
-    assert set(disconnected["headers"]) == set(disconnect_capture["headers"])
+    disconnect_fixture = aws_event("websocket-disconnect.json")
+    assert set(disconnected) == set(disconnect_fixture)
+    assert set(disconnected["requestContext"]) == set(disconnect_fixture["requestContext"])
+    assert set(disconnected["headers"]) == set(disconnect_fixture["headers"])
     assert disconnected["requestContext"]["disconnectStatusCode"] == 4001
     assert disconnected["requestContext"]["disconnectReason"] == "done"
 
-    http_capture = aws_event("powertools-python_apiGatewayProxyV2Event.json")
+    http_fixture = aws_event("api-gateway-http-payload-2.0.json")
     features_not_in_play = {"pathParameters", "stageVariables"}
-    assert set(http) == set(http_capture) - features_not_in_play | {"queryStringParameters"}
-    assert set(http["requestContext"]) == set(http_capture["requestContext"]) - {
+    assert set(http) == set(http_fixture) - features_not_in_play | {"queryStringParameters"}
+    assert set(http["requestContext"]) == set(http_fixture["requestContext"]) - {
         "authentication",
         "authorizer",
     }
-    assert set(http["requestContext"]["http"]) == set(http_capture["requestContext"]["http"])
+    assert set(http["requestContext"]["http"]) == set(http_fixture["requestContext"]["http"])
     assert http["rawPath"] == "/some/path"
     assert http["queryStringParameters"] == {"x": "1,2"}
     assert http["cookies"] == ["k=v"]

@@ -1,4 +1,4 @@
-"""HTTP events through the whole Adapter: every capture, a real Starlette app, bounded time."""
+"""HTTP events through the whole Adapter: every fixture, a real Starlette app, bounded time."""
 
 from __future__ import annotations
 
@@ -48,19 +48,33 @@ APP = Starlette(
 )
 
 
-QUERY = [["parameter1", "value1"], ["parameter1", "value2"], ["parameter2", "value"]]
-
-
 @pytest.mark.parametrize(
     ("name", "method", "path", "query"),
     [
-        ("powertools-python_apiGatewayProxyEvent.json", "GET", "/my/path", QUERY),
-        ("powertools-python_apiGatewayProxyV2Event.json", "POST", "/my/path", QUERY),
-        ("powertools-python_lambdaFunctionUrlEvent.json", "GET", "/", []),
-        ("powertools-python_albMultiValueHeadersEvent.json", "GET", "/todos", []),
+        (
+            "api-gateway-rest-proxy.json",
+            "GET",
+            "/orders/42",
+            [["page", "2"], ["tag", "blue"], ["tag", "green"]],
+        ),
+        (
+            "api-gateway-http-payload-1.0.json",
+            "POST",
+            "/reports",
+            [["region", "apac"], ["region", "emea"], ["year", "2025"]],
+        ),
+        (
+            "api-gateway-http-payload-2.0.json",
+            "POST",
+            "/notes/n-1042",
+            [["draft", "true"], ["lang", "de"], ["lang", "fr"]],
+        ),
+        ("function-url.json", "GET", "/", []),
+        ("alb-multi-value-headers.json", "GET", "/inventory", []),
+        ("alb-single-value-headers.json", "GET", "/inventory", []),
     ],
 )
-def test_every_http_capture_reaches_the_app(
+def test_every_http_fixture_reaches_the_app(
     aws_event: Any, name: str, method: str, path: str, query: list[list[str]]
 ) -> None:
     reply = Adapter(APP)(aws_event(name), LambdaContextStub())

@@ -23,19 +23,21 @@ from asgiway.sources.alb import MAX_SINGLE_VALUE_COOKIES, case_variants, status_
 from asgiway.sources.response import encode_body
 from asgiway.types import DEFAULT_TEXT_MIME_TYPES, AdapterConfig, ASGIApp, Message, Receive, Scope, Send
 
-#: The `aws_event` fixture: a recorded event by file name.
+#: The `aws_event` fixture: an indexed event fixture by file name.
 LoadEvent = Callable[[str], dict[str, Any]]
 
-REST = "powertools-python_apiGatewayProxyEvent.json"
-HTTP_API = "powertools-python_apiGatewayProxyV2Event.json"
-FUNCTION_URL = "powertools-python_lambdaFunctionUrlEvent.json"
-ALB_MULTI = "powertools-python_albMultiValueHeadersEvent.json"
-ALL = [REST, HTTP_API, FUNCTION_URL, ALB_MULTI]
+REST = "api-gateway-rest-proxy.json"
+HTTP_API_V1 = "api-gateway-http-payload-1.0.json"
+HTTP_API = "api-gateway-http-payload-2.0.json"
+FUNCTION_URL = "function-url.json"
+ALB_MULTI = "alb-multi-value-headers.json"
+ALB_SINGLE = "alb-single-value-headers.json"
+ALL = [REST, HTTP_API_V1, HTTP_API, FUNCTION_URL, ALB_MULTI, ALB_SINGLE]
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe"
 
 
 def path_event(aws_event: LoadEvent, name: str, path: str, method: str = "GET") -> dict[str, Any]:
-    """A recorded event of source `name`, asking for `method path`."""
+    """The event fixture `name`, asking for `method path`."""
     event: dict[str, Any] = aws_event(name)
     if "rawPath" in event:
         event["rawPath"] = path
@@ -43,13 +45,6 @@ def path_event(aws_event: LoadEvent, name: str, path: str, method: str = "GET") 
     else:
         event["path"] = path
         event["httpMethod"] = method
-    return event
-
-
-def alb_single_value(event: dict[str, Any]) -> dict[str, Any]:
-    event["headers"] = {name: values[-1] for name, values in event.pop("multiValueHeaders").items()}
-    event["queryStringParameters"] = {}
-    del event["multiValueQueryStringParameters"]
     return event
 
 
@@ -185,14 +180,15 @@ def test_request_reaches_the_app_intact(aws_event: LoadEvent, name: str) -> None
     assert json.loads(response["body"])["method"] == "POST"
 
 
-def test_recorded_events_reach_the_app_with_query_and_cookies(aws_event: LoadEvent) -> None:
+def test_the_http_api_fixture_reaches_the_app_with_query_and_cookies(aws_event: LoadEvent) -> None:
     event = path_event(aws_event, HTTP_API, "/echo", method="POST")
 
     seen = json.loads(serve(event, APP)["body"])
 
     assert seen["path"] == "/echo"
-    assert seen["query"] == [["parameter1", "value1"], ["parameter1", "value2"], ["parameter2", "value"]]
-    assert seen["body"] == '{"message": "hello world", "username": "tom"}'
+    assert seen["query"] == [["lang", "fr"], ["lang", "de"], ["draft", "true"]]
+    assert seen["cookies"] == {"theme": "dark", "session": "7f3a9c"}
+    assert seen["body"] == '{"title": "groceries", "items": ["eggs", "flour"]}'
 
 
 def test_text_mime_types_can_be_extended(aws_event: LoadEvent) -> None:
@@ -362,7 +358,7 @@ def test_alb_multi_value_answers_with_multi_value_headers(aws_event: LoadEvent) 
 
 
 def test_alb_single_value_answers_with_headers_and_keeps_every_cookie(aws_event: LoadEvent) -> None:
-    event = alb_single_value(path_event(aws_event, ALB_MULTI, "/cookies"))
+    event = path_event(aws_event, ALB_SINGLE, "/cookies")
     event["queryStringParameters"] = {"n": "3"}
 
     response = serve(event, APP)
@@ -380,7 +376,7 @@ def test_alb_single_value_answers_with_headers_and_keeps_every_cookie(aws_event:
 def test_alb_single_value_cookie_limit_is_logged(
     aws_event: LoadEvent, caplog: pytest.LogCaptureFixture
 ) -> None:
-    event = alb_single_value(path_event(aws_event, ALB_MULTI, "/cookies"))
+    event = path_event(aws_event, ALB_SINGLE, "/cookies")
     event["queryStringParameters"] = {"n": str(MAX_SINGLE_VALUE_COOKIES + 2)}
 
     with caplog.at_level(logging.WARNING, logger="asgiway"):

@@ -1,4 +1,4 @@
-"""The HTTP event sources turn real and hand-made AWS events into the exact ASGI scope and body."""
+"""The HTTP sources turn the event fixtures, and variations of them, into the exact ASGI scope and body."""
 
 from __future__ import annotations
 
@@ -15,25 +15,35 @@ from asgiway.sources import (
     HTTP_SOURCES,
     APIGatewayV1,
     APIGatewayV2,
+    HTTPSource,
     infer_http_source,
 )
 from asgiway.types import AdapterConfig
+from tests.fixtures import event_index
 
-#: The `aws_event` fixture: a recorded event by file name.
+#: The `aws_event` fixture: an indexed event fixture by file name.
 LoadEvent = Callable[[str], dict[str, Any]]
 
-REST = "powertools-python_apiGatewayProxyEvent.json"
-HTTP_API = "powertools-python_apiGatewayProxyV2Event.json"
-FUNCTION_URL = "powertools-python_lambdaFunctionUrlEvent.json"
-ALB_MULTI = "powertools-python_albMultiValueHeadersEvent.json"
-HTTP_EVENTS = {REST: APIGatewayV1, HTTP_API: APIGatewayV2, FUNCTION_URL: APIGatewayV2, ALB_MULTI: ALB}
-WEBSOCKET_EVENTS = [
-    "powertools-python_apiGatewayWebSocketApiConnect.json",
-    "powertools-python_apiGatewayWebSocketApiMessage.json",
-    "powertools-python_apiGatewayWebSocketApiDisconnect.json",
-    "aws-lambda-go_apigw-websocket-request-send-message.json",
-    "aws-lambda-go_apigw-websocket-request-disconnect.json",
-]
+REST = "api-gateway-rest-proxy.json"
+HTTP_API_V1 = "api-gateway-http-payload-1.0.json"
+HTTP_API = "api-gateway-http-payload-2.0.json"
+FUNCTION_URL = "function-url.json"
+ALB_MULTI = "alb-multi-value-headers.json"
+ALB_SINGLE = "alb-single-value-headers.json"
+#: The adapter's source for each source a fixture may declare: payload 2.0 serves HTTP APIs and Function URLs.
+SOURCE_CLASSES: dict[str, type[HTTPSource]] = {
+    "api_gateway_v1": APIGatewayV1,
+    "api_gateway_v2": APIGatewayV2,
+    "function_url": APIGatewayV2,
+    "alb": ALB,
+}
+#: Every HTTP event fixture and the source its index entry declares, the oracle for inference.
+HTTP_EVENTS = {
+    name: SOURCE_CLASSES[fixture.source]
+    for name, fixture in event_index().items()
+    if fixture.source != "websocket"
+}
+WEBSOCKET_EVENTS = [name for name, fixture in event_index().items() if fixture.source == "websocket"]
 ASGI = {"version": "3.0", "spec_version": "2.3"}
 CONTEXT = SimpleNamespace(aws_request_id="request-1", get_remaining_time_in_millis=lambda: 30_000)
 
@@ -44,21 +54,13 @@ def source_for(event: dict[str, Any], config: AdapterConfig | None = None) -> An
     return source
 
 
-def alb_single_value(event: dict[str, Any]) -> dict[str, Any]:
-    """The same ALB request as a target group without multi-value headers sends it."""
-    event["headers"] = {name: values[-1] for name, values in event.pop("multiValueHeaders").items()}
-    event["queryStringParameters"] = {
-        name: values[-1] for name, values in event.pop("multiValueQueryStringParameters").items()
-    }
-    return event
+# --- the fixtures, field by field -------------------------------------------------------------
 
 
-# --- the recorded events, field by field -----------------------------------------------------
-
-
-def test_http_api_payload_1_event_scope(aws_event: LoadEvent) -> None:
+def test_rest_api_event_scope(aws_event: LoadEvent) -> None:
     event = aws_event(REST)
     source = source_for(event)
+    host = b"r8d3f6h1jk.execute-api.eu-central-1.amazonaws.com"
 
     assert isinstance(source, APIGatewayV1)
     assert source.scope == {
@@ -67,24 +69,60 @@ def test_http_api_payload_1_event_scope(aws_event: LoadEvent) -> None:
         "http_version": "1.1",
         "method": "GET",
         "scheme": "https",
-        "path": "/my/path",
-        "raw_path": b"/my/path",
+        "path": "/orders/42",
+        "raw_path": b"/orders/42",
         "root_path": "",
-        "query_string": b"parameter1=value1&parameter1=value2&parameter2=value",
+        "query_string": b"tag=blue&tag=green&page=2",
         "headers": [
-            (b"header1", b"value1"),
-            (b"origin", b"https://aws.amazon.com"),
-            (b"header2", b"value1"),
-            (b"header2", b"value2"),
+            (b"accept", b"application/json"),
+            (b"host", host),
+            (b"user-agent", b"HTTPie/3.2.4"),
+            (b"x-amzn-trace-id", b"Root=1-696f8771-11993e5b4a1bf7c685b8b50f"),
+            (b"x-forwarded-for", b"198.51.100.23"),
+            (b"x-forwarded-port", b"443"),
+            (b"x-forwarded-proto", b"https"),
+            (b"x-request-tag", b"blue"),
+            (b"x-request-tag", b"green"),
         ],
-        "client": ("192.168.0.1/32", 0),
-        # No Host header in this event: the API's domain name stands in.
-        "server": ("id.execute-api.us-east-1.amazonaws.com", 443),
+        "client": ("198.51.100.23", 0),
+        "server": (host.decode(), 443),
         "aws.event": event,
         "aws.context": CONTEXT,
     }
     assert "state" not in source.scope
-    assert source.body == b"Hello from Lambda!"
+    # A REST API sends a null body for a request without one.
+    assert source.body == b""
+
+
+def test_http_api_payload_1_event_scope(aws_event: LoadEvent) -> None:
+    event = aws_event(HTTP_API_V1)
+    source = source_for(event)
+
+    assert isinstance(source, APIGatewayV1)
+    assert source.scope == {
+        "type": "http",
+        "asgi": ASGI,
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "https",
+        "path": "/reports",
+        "raw_path": b"/reports",
+        "root_path": "",
+        "query_string": b"region=emea&region=apac&year=2025",
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"origin", b"https://dashboard.asgiway.example"),
+            (b"x-report-scope", b"team"),
+            (b"x-report-scope", b"org"),
+        ],
+        "client": ("198.51.100.61", 0),
+        # No Host header in this event: the API's domain name stands in.
+        "server": ("v1p9c3n7ka.execute-api.us-west-2.amazonaws.com", 443),
+        "aws.event": event,
+        "aws.context": CONTEXT,
+    }
+    assert "state" not in source.scope
+    assert source.body == b'{"period": "monthly", "format": "csv"}'
 
 
 def test_http_api_payload_2_event_scope(aws_event: LoadEvent) -> None:
@@ -98,27 +136,28 @@ def test_http_api_payload_2_event_scope(aws_event: LoadEvent) -> None:
         "http_version": "1.1",
         "method": "POST",
         "scheme": "https",
-        "path": "/my/path",
-        "raw_path": b"/my/path",
+        "path": "/notes/n-1042",
+        "raw_path": b"/notes/n-1042",
         "root_path": "",
-        "query_string": b"parameter1=value1&parameter1=value2&parameter2=value",
+        "query_string": b"lang=fr&lang=de&draft=true",
         "headers": [
-            (b"header1", b"value1"),
-            (b"header2", b"value1,value2"),
-            (b"cookie", b"cookie1; cookie2"),
+            (b"content-type", b"application/json"),
+            (b"x-request-tag", b"blue,green"),
+            (b"cookie", b"theme=dark; session=7f3a9c"),
         ],
-        "client": ("192.168.0.1/32", 0),
-        "server": ("id.execute-api.us-east-1.amazonaws.com", 443),
+        "client": ("203.0.113.77", 0),
+        "server": ("h2t5v8y1bq.execute-api.us-west-2.amazonaws.com", 443),
         "aws.event": event,
         "aws.context": CONTEXT,
     }
-    assert source.body == b'{"message": "hello world", "username": "tom"}'
+    assert source.body == b'{"title": "groceries", "items": ["eggs", "flour"]}'
 
 
 def test_function_url_event_scope(aws_event: LoadEvent) -> None:
     event = aws_event(FUNCTION_URL)
     source = source_for(event)
     scope = source.scope
+    host = "c4vd7wq2zy6mnr3kpxe9tj5hfa8ub1go.lambda-url.eu-north-1.on.aws"
 
     assert isinstance(source, APIGatewayV2)
     assert {key: value for key, value in scope.items() if key != "headers"} == {
@@ -131,21 +170,19 @@ def test_function_url_event_scope(aws_event: LoadEvent) -> None:
         "raw_path": b"/",
         "root_path": "",
         "query_string": b"",
-        "client": ("123.123.123.123", 0),
-        "server": ("<url-id>.lambda-url.us-east-1.on.aws", 443),
+        "client": ("192.0.2.188", 0),
+        "server": (host, 443),
         "aws.event": event,
         "aws.context": CONTEXT,
     }
-    assert len(scope["headers"]) == 20
+    assert len(scope["headers"]) == 21
     assert scope["headers"][:3] == [
-        (b"sec-fetch-mode", b"navigate"),
-        (b"x-amzn-tls-version", b"TLSv1.2"),
-        (b"sec-fetch-site", b"cross-site"),
+        (b"x-amzn-tls-cipher-suite", b"TLS_AES_128_GCM_SHA256"),
+        (b"x-amzn-tls-version", b"TLSv1.3"),
+        (b"x-amzn-trace-id", b"Root=1-69708b30-14a6d5aedc2cdd5e4d797967"),
     ]
-    assert (b"sec-ch-ua", b'" Not A;Brand";v="99", "Chromium";v="102", "Google Chrome";v="102"') in scope[
-        "headers"
-    ]
-    assert (b"host", b"<url-id>.lambda-url.us-east-1.on.aws") in scope["headers"]
+    assert (b"sec-ch-ua", b'"Not(A:Brand";v="99", "Chromium";v="133"') in scope["headers"]
+    assert (b"host", host.encode()) in scope["headers"]
     assert not any(name == b"cookie" for name, _ in scope["headers"])
     assert source.body == b""
 
@@ -153,7 +190,7 @@ def test_function_url_event_scope(aws_event: LoadEvent) -> None:
 def test_alb_multi_value_event_scope(aws_event: LoadEvent) -> None:
     event = aws_event(ALB_MULTI)
     source = source_for(event)
-    host = b"alb-c-LoadB-14POFKYCLBNSF-1815800096.eu-central-1.elb.amazonaws.com"
+    host = b"asgiway-alb-2093847561.eu-west-2.elb.amazonaws.com"
 
     assert isinstance(source, ALB)
     assert source.scope == {
@@ -162,21 +199,56 @@ def test_alb_multi_value_event_scope(aws_event: LoadEvent) -> None:
         "http_version": "1.1",
         "method": "GET",
         "scheme": "http",
-        "path": "/todos",
-        "raw_path": b"/todos",
+        "path": "/inventory",
+        "raw_path": b"/inventory",
         "root_path": "",
         "query_string": b"",
         "headers": [
-            (b"accept", b"*/*"),
+            (b"accept", b"application/json"),
+            (b"cache-control", b"no-cache"),
+            (b"cache-control", b"max-age=0"),
             (b"host", host),
-            (b"user-agent", b"curl/7.79.1"),
-            (b"x-amzn-trace-id", b"Root=1-62fa9327-21cdd4da4c6db451490a5fb7"),
-            (b"x-forwarded-for", b"123.123.123.123"),
+            (b"user-agent", b"Wget/1.24.5"),
+            (b"x-amzn-trace-id", b"Root=1-69735dd0-28edcf1a82dc64fbf80c20f6"),
+            (b"x-forwarded-for", b"192.0.2.61"),
             (b"x-forwarded-port", b"80"),
             (b"x-forwarded-proto", b"http"),
         ],
-        "client": ("123.123.123.123", 0),
+        "client": ("192.0.2.61", 0),
         "server": (host.decode(), 80),
+        "aws.event": event,
+        "aws.context": CONTEXT,
+    }
+    assert source.body == b""
+
+
+def test_alb_single_value_event_scope(aws_event: LoadEvent) -> None:
+    event = aws_event(ALB_SINGLE)
+    source = source_for(event)
+    host = b"asgiway-alb-single-1188290475.eu-west-2.elb.amazonaws.com"
+
+    assert isinstance(source, ALB)
+    assert source.scope == {
+        "type": "http",
+        "asgi": ASGI,
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "https",
+        "path": "/inventory",
+        "raw_path": b"/inventory",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"accept", b"application/json"),
+            (b"host", host),
+            (b"user-agent", b"Wget/1.24.5"),
+            (b"x-amzn-trace-id", b"Root=1-69735dd6-2272112c9a0b4e7d51f3c86e"),
+            (b"x-forwarded-for", b"192.0.2.62"),
+            (b"x-forwarded-port", b"443"),
+            (b"x-forwarded-proto", b"https"),
+        ],
+        "client": ("192.0.2.62", 0),
+        "server": (host.decode(), 443),
         "aws.event": event,
         "aws.context": CONTEXT,
     }
@@ -221,14 +293,13 @@ def test_other_events_have_no_http_source(event: dict[str, Any]) -> None:
 # --- paths: encoded as received or decoded, and the base path ---------------------------------
 
 
-#: Each service's event, by the name of the service.
-SERVICE_EVENTS: dict[str, Callable[[LoadEvent], dict[str, Any]]] = {
-    # The payload 1.0 fixture as a REST API sends it: REST events carry no `version`.
-    "rest": lambda load: {key: value for key, value in load(REST).items() if key != "version"},
-    "function-url": lambda load: load(FUNCTION_URL),
-    "alb": lambda load: load(ALB_MULTI),
-    "http-api-1.0": lambda load: load(REST),
-    "http-api-2.0": lambda load: load(HTTP_API),
+#: Each service's event fixture, by the name of the service.
+SERVICE_EVENTS = {
+    "rest": REST,
+    "function-url": FUNCTION_URL,
+    "alb": ALB_MULTI,
+    "http-api-1.0": HTTP_API_V1,
+    "http-api-2.0": HTTP_API,
 }
 
 
@@ -247,7 +318,7 @@ SERVICE_EVENTS: dict[str, Callable[[LoadEvent], dict[str, Any]]] = {
 def test_path_and_raw_path_follow_what_each_service_sends(
     aws_event: LoadEvent, service: str, received: str, path: str, raw_path: bytes
 ) -> None:
-    event = SERVICE_EVENTS[service](aws_event)
+    event = aws_event(SERVICE_EVENTS[service])
     event["rawPath" if "rawPath" in event else "path"] = received
 
     scope = source_for(event).scope
@@ -333,7 +404,7 @@ def test_alb_multi_value_query_is_not_encoded_twice(aws_event: LoadEvent) -> Non
 
 
 def test_alb_single_value_query_is_not_encoded_twice(aws_event: LoadEvent) -> None:
-    event = alb_single_value(aws_event(ALB_MULTI))
+    event = aws_event(ALB_SINGLE)
     event["queryStringParameters"] = {"q": "a%2Bb", "plus": "x+y"}
 
     scope = source_for(event).scope
@@ -366,15 +437,16 @@ def test_payload_2_cookies_list_becomes_the_cookie_header(aws_event: LoadEvent) 
 
 
 def test_alb_single_value_headers(aws_event: LoadEvent) -> None:
-    event = alb_single_value(aws_event(ALB_MULTI))
-    event["headers"].update({"Host": "example.com:8443", "X-Forwarded-Proto": "https"})
+    event = aws_event(ALB_SINGLE)
+    # "http", not the fixture's "https": with no x-forwarded-proto at all the scheme would be https.
+    event["headers"].update({"Host": "example.com:8443", "X-Forwarded-Proto": "http"})
     del event["headers"]["host"]
     del event["headers"]["x-forwarded-proto"]
 
     scope = source_for(event).scope
 
     assert (b"host", b"example.com:8443") in scope["headers"]
-    assert scope["scheme"] == "https"
+    assert scope["scheme"] == "http"
     assert scope["server"] == ("example.com", 8443)
 
 

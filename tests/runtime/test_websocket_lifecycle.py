@@ -73,16 +73,15 @@ def test_fastapi_disconnect_handler_runs_only_when_the_client_left(
     assert connections_api.sent(CONNECTION) == [b"HELLO", b"AGAIN"]
 
 
-def test_real_captures_drive_a_connection(
+def test_the_fixtures_drive_a_connection(
     dsn: str, connections_api: ConnectionsApiDouble, aws_event: Any
 ) -> None:
-    connect = aws_event("powertools-python_apiGatewayWebSocketApiConnect.json")
-    message = aws_event("powertools-python_apiGatewayWebSocketApiMessage.json")
-    disconnect = aws_event("powertools-python_apiGatewayWebSocketApiDisconnect.json")
-    # The captures come from two connections; variations beside them give them one id.
+    connect = aws_event("websocket-connect.json")
+    message = aws_event("websocket-message.json")
+    disconnect = aws_event("websocket-disconnect.json")
     connection_id = connect["requestContext"]["connectionId"]
-    message["requestContext"]["connectionId"] = connection_id
-    disconnect["requestContext"]["connectionId"] = connection_id
+    # The three fixtures are one connection's events: nothing to patch for them to follow each other.
+    assert {event["requestContext"]["connectionId"] for event in (message, disconnect)} == {connection_id}
     seen: list[dict[str, Any]] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -98,16 +97,17 @@ def test_real_captures_drive_a_connection(
     assert handler(message, LambdaContextStub())["statusCode"] == 200
     assert handler(disconnect, LambdaContextStub())["statusCode"] == 200
 
-    assert connections_api.sent(connection_id) == [b"Hello from client"]
+    assert connections_api.sent(connection_id) == [b"Bonjour from the fixture"]
     at_message, at_disconnect = seen
     scope = at_message["scope"]
     assert scope["type"] == "websocket"
     assert scope["path"] == "/ws"
     assert scope["scheme"] == "wss"
-    assert scope["server"] == ("fjnq7njcv2.execute-api.us-east-1.amazonaws.com", 443)
-    assert scope["client"] == ("166.90.225.1", 0)
+    # The Host header, not requestContext.domainName: the fixture gives them different values.
+    assert scope["server"] == ("chat.asgiway.example", 443)
+    assert scope["client"] == ("203.0.113.45", 0)
     assert (b"x-forwarded-proto", b"https") in scope["headers"]
-    assert (b"sec-websocket-key", b"+W5xw47OHh3OTFsWKjGu9Q==") in scope["headers"]
+    assert (b"sec-websocket-key", b"RnaAzjbaabWyHqhshhrOGQ==") in scope["headers"]
     assert scope["aws.event"] is message
     assert scope["asgiway.event"] == "message"
     assert at_disconnect["event"] == {
@@ -117,11 +117,11 @@ def test_real_captures_drive_a_connection(
     }
 
 
-def test_aws_lambda_go_captures_are_accepted(
+def test_the_fuller_message_and_disconnect_fixtures_are_accepted(
     dsn: str, connections_api: ConnectionsApiDouble, aws_event: Any
 ) -> None:
-    message = aws_event("aws-lambda-go_apigw-websocket-request-send-message.json")
-    disconnect = aws_event("aws-lambda-go_apigw-websocket-request-disconnect.json")
+    message = aws_event("websocket-message-default-route.json")
+    disconnect = aws_event("websocket-disconnect-going-away.json")
     connection_id = message["requestContext"]["connectionId"]
     received: list[Any] = []
 
@@ -135,7 +135,7 @@ def test_aws_lambda_go_captures_are_accepted(
     assert handler(message, LambdaContextStub()) == {"statusCode": 200}
     assert handler(disconnect, LambdaContextStub()) == {"statusCode": 200}
     assert received == [
-        {"type": "websocket.receive", "text": '{\r\n\t"a": 1\r\n}'},
+        {"type": "websocket.receive", "text": '{\r\n\t"op": "ping",\r\n\t"seq": 7\r\n}'},
         {"type": "websocket.disconnect", "code": 1001, "reason": ""},
     ]
 

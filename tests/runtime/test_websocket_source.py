@@ -10,42 +10,30 @@ from asgiway.exceptions import MalformedEventError
 from asgiway.sources import is_websocket_event
 from asgiway.sources.websocket import WebSocketEvent
 from asgiway.testing import connect_event, http_event, message_event
+from tests.fixtures import EventFixture, event_index
+
+#: The event fixtures by the source their index entries declare: the oracle for inference.
+WEBSOCKET_EVENTS = [fixture for fixture in event_index().values() if fixture.source == "websocket"]
+HTTP_EVENTS = [name for name, fixture in event_index().items() if fixture.source != "websocket"]
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "powertools-python_apiGatewayWebSocketApiConnect.json",
-        "powertools-python_apiGatewayWebSocketApiMessage.json",
-        "powertools-python_apiGatewayWebSocketApiDisconnect.json",
-        "aws-lambda-go_apigw-websocket-request-send-message.json",
-        "aws-lambda-go_apigw-websocket-request-disconnect.json",
-    ],
-)
-def test_every_websocket_capture_is_inferred_and_parsed(aws_event: Any, name: str) -> None:
-    event = aws_event(name)
+@pytest.mark.parametrize("fixture", WEBSOCKET_EVENTS, ids=lambda fixture: fixture.file)
+def test_every_websocket_fixture_is_inferred_and_parsed(fixture: EventFixture) -> None:
+    event = fixture.load()
     assert is_websocket_event(event)
     parsed = WebSocketEvent.parse(event)
     assert parsed.connection_id == event["requestContext"]["connectionId"]
-    assert parsed.type == event["requestContext"]["eventType"]
+    assert parsed.type == fixture.event_type
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "powertools-python_apiGatewayProxyEvent.json",
-        "powertools-python_apiGatewayProxyV2Event.json",
-        "powertools-python_lambdaFunctionUrlEvent.json",
-        "powertools-python_albMultiValueHeadersEvent.json",
-    ],
-)
-def test_http_captures_are_not_websocket_events(aws_event: Any, name: str) -> None:
+@pytest.mark.parametrize("name", HTTP_EVENTS)
+def test_http_fixtures_are_not_websocket_events(aws_event: Any, name: str) -> None:
     assert not is_websocket_event(aws_event(name))
 
 
 def test_endpoint_is_the_events_domain_and_stage(aws_event: Any) -> None:
-    event = WebSocketEvent.parse(aws_event("powertools-python_apiGatewayWebSocketApiMessage.json"))
-    assert event.endpoint_url == "https://asasasas.execute-api.us-east-1.amazonaws.com/prod"
+    event = WebSocketEvent.parse(aws_event("websocket-message.json"))
+    assert event.endpoint_url == "https://q7n2xk4wze.execute-api.eu-west-1.amazonaws.com/live"
 
 
 def test_a_custom_domain_is_answered_through_execute_api(monkeypatch: pytest.MonkeyPatch) -> None:
