@@ -25,11 +25,12 @@ def aws_event() -> Callable[[str], dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
-    """One moto server for the session; tests keep apart by table, bucket and key names."""
+    """One moto server for the session, in a process of its own; tests keep apart by table, bucket
+    and key names."""
     server = MotoServer()
     server.start()
     yield server
-    server.stop()
+    server.close()
 
 
 @pytest.fixture(autouse=True)

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -49,23 +52,48 @@ def postgres_dsn(schema: str | None = None) -> str:
 
 
 class MotoServer:
-    """moto in server mode on a free loopback port: real HTTP, so boto3 behaves as against AWS."""
+    """moto in server mode on a free loopback port: real HTTP, so boto3 behaves as against AWS.
+
+    It runs in a process of its own (tests/support/moto_process.py): in the test process, moto's
+    request handling would share the GIL with the tests' own threads and boto3 clients, and
+    it dominated the suite's time. The process is told to stop and start listening through its
+    stdin, keeping its data, and it exits when that pipe closes, so it never outlives the tests.
+    """
 
     def __init__(self) -> None:
-        from moto.server import ThreadedMotoServer
-
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.endpoint_url = f"http://127.0.0.1:{port}"
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.moto_process", str(port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[2],
+        )
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        self._server.start()
+        self._command("start")
 
     def stop(self) -> None:
-        self._server.stop()
+        self._command("stop")
+
+    def close(self) -> None:
+        """End the process (closing its stdin is how it is told)."""
+        assert self._process.stdin is not None
+        self._process.stdin.close()
+        self._process.wait(timeout=30)
+
+    def _command(self, command: str) -> None:
+        assert self._process.stdin is not None
+        assert self._process.stdout is not None
+        self._process.stdin.write(f"{command}\n")
+        self._process.stdin.flush()
+        answer = self._process.stdout.readline().strip()
+        if answer != "done":
+            raise RuntimeError(f"moto's process did not {command} (it answered {answer!r})")
 
     @contextmanager
     def stopped(self) -> Iterator[None]:
