@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 from asgiway_cdk.bundling import LocalBundler
+from asgiway_cdk.construct import DEFAULT_RUNTIME
 from bench.table import Table, verdict
 
 CHAT = Path(__file__).resolve().parents[1] / "examples" / "chat"
@@ -13,13 +14,14 @@ TARGET_MB = 5.0
 
 
 def run() -> Table:
+    python_version = DEFAULT_RUNTIME.name.removeprefix("python")
     table = Table(
-        "7. Bundle: the chat example's asset, unzipped (arm64, Python 3.14)",
+        f"7. Bundle: the chat example's asset, unzipped (arm64, Python {python_version}, the default)",
         ["part", "size", "target", "verdict"],
     )
     with tempfile.TemporaryDirectory() as folder:
         asset = Path(folder) / "asset"
-        LocalBundler(CHAT, architecture="arm64", python_version="3.14").bundle(asset)
+        LocalBundler(CHAT, architecture="arm64", python_version=python_version).bundle(asset)
         sizes: dict[str, int] = {}
         for path in asset.rglob("*"):
             if path.is_file():

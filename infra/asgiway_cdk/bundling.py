@@ -23,8 +23,10 @@ import compileall
 import hashlib
 import importlib.metadata
 import importlib.util
+import os
 import platform
 import py_compile
+import re
 import shutil
 import subprocess
 import sys
@@ -139,14 +141,22 @@ class LocalBundler:
 def compile_asset(output: Path) -> None:
     """Compile every module once here instead of on every cold start.
 
-    A file that does not compile (a template, code for another Python) is left as source: importing
-    it would fail the same way on Lambda, with or without bytecode.
+    A file of the user's that does not compile (a template, code for another Python) is left as
+    source: importing it would fail the same way on Lambda, with or without bytecode. The runtime
+    package must compile, or no event could be served: that stops the synth with the file's error.
     """
+    runtime = output / "asgiway"
+    hash_based = py_compile.PycInvalidationMode.UNCHECKED_HASH
+    if not compileall.compile_dir(
+        runtime, ddir=f"{LAMBDA_TASK_ROOT}/asgiway", quiet=1, invalidation_mode=hash_based
+    ):
+        raise RuntimeError(f"asgiway does not compile on Python {sys.version_info[0]}.{sys.version_info[1]}")
     compileall.compile_dir(
         output,
         ddir=LAMBDA_TASK_ROOT,
+        rx=re.compile(re.escape(f"{runtime}{os.sep}")),  # done above
         quiet=2,
-        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        invalidation_mode=hash_based,
     )
 
 

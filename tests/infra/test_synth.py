@@ -8,7 +8,6 @@ import marshal
 import shutil
 import subprocess
 import sys
-import venv
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 
-from asgiway.testing import ConnectionsApiDouble, connect_event, disconnect_event, http_event, message_event
 from asgiway_cdk import WebSocketAsgiApp
 from asgiway_cdk.bundling import LocalBundler, pip_platforms
 from tests.infra.conftest import CHAT, NO_BUNDLING
@@ -91,52 +89,6 @@ def test_the_asset_ships_bytecode_that_no_date_invalidates(local_asset: Path) ->
         (Path(importlib.util.cache_from_source(str(local_asset / "app.py")))).read_bytes()[16:]
     )
     assert code.co_filename == "/var/task/app.py", "tracebacks name the file where Lambda has it"
-
-
-def test_the_asset_runs_with_nothing_but_boto3(local_asset: Path, tmp_path: Path) -> None:
-    """As on Lambda: the asset's folder on sys.path, boto3 from the runtime, the generic handler."""
-    environment_dir = tmp_path / "lambda-python"
-    venv.create(environment_dir, with_pip=True)
-    python = environment_dir / "bin" / "python"
-    subprocess.run([python, "-m", "pip", "install", "--quiet", "boto3"], check=True)
-    events = [
-        http_event("GET", "/"),
-        connect_event("Ada=", query={"name": ["ada"], "room": ["lobby"]}),
-        message_event("Ada=", "hello from the asset"),
-        disconnect_event("Ada="),
-    ]
-    script = (
-        "import json, sys\n"
-        "class Context:\n"
-        "    aws_request_id = 'local'\n"
-        "    def get_remaining_time_in_millis(self): return 20000\n"
-        "from asgiway.entrypoint import handler\n"
-        "for event in json.load(sys.stdin):\n"
-        "    print(json.dumps(handler(event, Context())['statusCode']))\n"
-    )
-    with ConnectionsApiDouble() as connections:
-        finished = subprocess.run(
-            [python, "-I", "-c", f"import sys; sys.path.insert(0, {str(local_asset)!r})\n{script}"],
-            input=json.dumps(events),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            env={
-                "ASGIWAY_APP": "app:app",
-                "ASGIWAY_WEBSOCKET_PATH": "/ws",
-                "DSN_URL": f"sqlite://{tmp_path / 'connections.db'}",
-                "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI": connections.endpoint_url,
-                "AWS_ACCESS_KEY_ID": "local",
-                "AWS_SECRET_ACCESS_KEY": "local",
-                "AWS_REGION": "us-east-1",
-                "PATH": "/usr/bin:/bin",
-            },
-        )
-        assert finished.returncode == 0, finished.stderr
-        assert finished.stdout.split() == ["200", "200", "200", "200"]
-        frames = [frame.decode() for frame in connections.sent("Ada=")]
-    assert frames == ["Welcome to #lobby, ada!", "ada: hello from the asset"]
 
 
 def test_the_asset_hash_follows_architecture_python_and_requirements(tmp_path: Path) -> None:

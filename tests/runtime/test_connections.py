@@ -25,6 +25,7 @@ from asgiway.testing import (
     http_event,
     message_event,
 )
+from tests.support.lambda_invoke import LambdaInvokeStub
 
 
 def room_app() -> Starlette:
@@ -247,36 +248,6 @@ def test_without_two_way_replies_every_frame_is_posted(
 
 def _record(connection_id: str) -> ConnectionRecord:
     return ConnectionRecord(connection_id, {"path": "/"}, {})
-
-
-class LambdaInvokeStub:
-    """Lambda's Invoke API on loopback: records each asynchronous invocation, answers 202."""
-
-    def __init__(self) -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.invocations: list[tuple[str, str, dict[str, Any]]] = []
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                stub.invocations.append((self.path, self.headers["X-Amz-Invocation-Type"], json.loads(body)))
-                self.send_response(202)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                """Quiet."""
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-        self.endpoint_url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def test_on_lambda_connect_frames_go_through_an_asynchronous_self_invocation(
