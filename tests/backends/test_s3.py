@@ -12,9 +12,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree
+from xml.sax.saxutils import escape
 
 import boto3
 import pytest
@@ -23,6 +26,7 @@ from asgiway.backends import ConnectionRecord, from_dsn
 from asgiway.backends import s3 as s3_module
 from asgiway.backends.s3 import S3Backend, lifecycle_rule
 from asgiway.exceptions import BackendError
+from tests.support.aws_proxy import Answer, AwsProxy, Forward, Handler, Request
 from tests.support.services import MotoServer
 
 if TYPE_CHECKING:
@@ -445,8 +449,154 @@ def test_delete_removes_everything_in_batches(
         backend.join("conn-1", room)
     batches = calls_to(backend, "DeleteObjects")
     backend.delete("conn-1")
-    assert len(batches) == 3  # 1 record + 4 members/ + 4 rooms/ markers, 3 at a time
+    # The record and the 4 members/ markers, 3 at a time; then the 4 rooms/ markers, 3 at a time.
+    assert len(batches) == 4
     assert all_keys(s3, bucket) == []
+
+
+def deny_deleting(s3: S3Client, bucket: str, keys: str) -> None:
+    """A bucket policy that refuses s3:DeleteObject on the keys matching `keys` (moto enforces it
+    key by key in DeleteObjects, as S3 does)."""
+    statement = {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:DeleteObject",
+        "Resource": f"arn:aws:s3:::{bucket}/{keys}",
+    }
+    s3.put_bucket_policy(
+        Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+    )
+
+
+def test_delete_of_keys_s3_refuses_is_a_clear_error_and_can_be_repeated(
+    backend: S3Backend, bucket: str, s3: S3Client
+) -> None:
+    backend.save(record("conn-1"))
+    backend.join("conn-1", "lobby")
+    backend.save(record("conn-2"))
+    backend.join("conn-2", "lobby")
+    deny_deleting(s3, bucket, f"{PREFIX}members/*")
+
+    with pytest.raises(BackendError) as raised:
+        backend.delete("conn-1")
+
+    assert str(raised.value) == (
+        f"{backend.describe()}: could not delete 1 object(s) of connection 'conn-1', e.g."
+        f" '{PREFIX}members/lobby/conn-1': AccessDenied Access Denied. The caller needs"
+        f" s3:DeleteObject on arn:aws:s3:::{bucket}/{PREFIX}*"
+    )
+    # The record went: without it, the marker left behind shows nowhere. Its rooms/ twin stays
+    # until the marker is gone, so that a delete repeated later still finds the marker.
+    conn_2 = [f"{PREFIX}members/lobby/conn-2", f"{PREFIX}records/conn-2", f"{PREFIX}rooms/conn-2/lobby"]
+    assert sorted(all_keys(s3, bucket)) == sorted(
+        [*conn_2, f"{PREFIX}members/lobby/conn-1", f"{PREFIX}rooms/conn-1/lobby"]
+    )
+    assert backend.load("conn-1") is None
+    assert backend.members("lobby") == ["conn-2"]
+    s3.delete_bucket_policy(Bucket=bucket)
+    backend.delete("conn-1")
+    assert sorted(all_keys(s3, bucket)) == conn_2
+
+
+#: S3's messages for the per-key errors of its own making that DeleteObjects reports.
+S3_TROUBLE = {
+    "InternalError": "We encountered an internal error. Please try again.",
+    "SlowDown": "Please reduce your request rate.",
+}
+
+
+class FailingDeletes:
+    """Answers the first `times` DeleteObjects in S3's words when some keys failed on its side:
+    200, a DeleteResult whose Error entries name the keys matching `failing` with `code` (one of
+    `S3_TROUBLE`); the other keys are deleted for real first. Later DeleteObjects reach moto."""
+
+    def __init__(self, s3: S3Client, bucket: str, failing: str, code: str, times: int) -> None:
+        self.s3, self.bucket, self.failing, self.code, self.times = s3, bucket, failing, code, times
+        #: The keys of each DeleteObjects request, in order.
+        self.batches: list[list[str]] = []
+
+    def __call__(self, request: Request, forward: Forward) -> Answer:
+        if request.method != "POST" or not request.path.endswith("?delete"):
+            return forward(request)
+        namespace = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+        keys = [key.text or "" for key in ElementTree.fromstring(request.body).iter(f"{namespace}Key")]
+        self.batches.append(keys)
+        if len(self.batches) > self.times:
+            return forward(request)
+        errors = []
+        for key in keys:
+            if re.search(self.failing, key):
+                errors.append(
+                    f"<Error><Key>{escape(key)}</Key><Code>{self.code}</Code>"
+                    f"<Message>{S3_TROUBLE[self.code]}</Message></Error>"
+                )
+            else:
+                self.s3.delete_object(Bucket=self.bucket, Key=key)
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+            + "".join(errors)
+            + "</DeleteResult>"
+        ).encode()
+        return Answer(200, [("Content-Type", "application/xml")], body)
+
+
+@pytest.fixture
+def through_proxy(moto_server: MotoServer, bucket: str) -> Iterator[Callable[[Handler], S3Backend]]:
+    """A backend on this test's bucket whose requests go through an `AwsProxy` with a handler."""
+    with ExitStack() as cleanup:
+
+        def build(handle: Handler) -> S3Backend:
+            proxy = cleanup.enter_context(AwsProxy(moto_server.endpoint_url, handle))
+            made = from_dsn(
+                f"s3://{bucket}/{PREFIX}?region=us-east-1&create=true&endpoint_url={proxy.endpoint_url}"
+            )
+            assert isinstance(made, S3Backend)
+            cleanup.callback(made.close)
+            return made
+
+        yield build
+
+
+@pytest.mark.parametrize("code", ["InternalError", "SlowDown"])
+def test_delete_tries_again_the_keys_s3_failed_on_for_a_passing_reason(
+    through_proxy: Callable[[Handler], S3Backend], bucket: str, s3: S3Client, code: str
+) -> None:
+    failing = FailingDeletes(s3, bucket, failing="/records/|/members/lobby/", code=code, times=1)
+    backend = through_proxy(failing)
+    backend.save(record("conn-1"))
+    backend.join("conn-1", "lobby")
+    backend.join("conn-1", "hall")
+
+    backend.delete("conn-1")
+
+    assert all_keys(s3, bucket) == []
+    record_key = f"{PREFIX}records/conn-1"
+    first, again, twins = failing.batches
+    assert first[0] == record_key
+    assert sorted(first[1:]) == [f"{PREFIX}members/hall/conn-1", f"{PREFIX}members/lobby/conn-1"]
+    assert again == [record_key, f"{PREFIX}members/lobby/conn-1"]  # the failed keys alone
+    assert sorted(twins) == [f"{PREFIX}rooms/conn-1/hall", f"{PREFIX}rooms/conn-1/lobby"]
+
+
+def test_delete_gives_up_on_keys_that_keep_failing(
+    through_proxy: Callable[[Handler], S3Backend], bucket: str, s3: S3Client
+) -> None:
+    failing = FailingDeletes(s3, bucket, failing="/members/", code="InternalError", times=100)
+    backend = through_proxy(failing)
+    backend.save(record("conn-1"))
+    backend.join("conn-1", "lobby")
+
+    with pytest.raises(BackendError) as raised:
+        backend.delete("conn-1")
+
+    assert str(raised.value) == (
+        f"{backend.describe()}: could not delete 1 object(s) of connection 'conn-1', e.g."
+        f" '{PREFIX}members/lobby/conn-1': InternalError We encountered an internal error."
+        f" Please try again. (still failing after {len(s3_module._DELETE_DELAYS)} tries)"
+    )
+    tries = [[f"{PREFIX}members/lobby/conn-1"]] * (len(s3_module._DELETE_DELAYS) - 1)
+    assert failing.batches == [[f"{PREFIX}records/conn-1", f"{PREFIX}members/lobby/conn-1"], *tries]
+    assert sorted(all_keys(s3, bucket)) == [f"{PREFIX}members/lobby/conn-1", f"{PREFIX}rooms/conn-1/lobby"]
 
 
 # Errors and recovery

@@ -76,6 +76,12 @@ MAX_KEY_BYTES = 1024
 
 # DeleteObjects takes at most 1,000 keys per request.
 _DELETE_BATCH = 1000
+# Waits before each try of the keys a DeleteObjects failed on for a passing reason: well under a
+# second in all, since a DISCONNECT waits on it.
+_DELETE_DELAYS = (0.0, 0.1, 0.3)
+# The per-key DeleteObjects errors that are S3's passing trouble (S3 documents InternalError as
+# "try again" and SlowDown as "reduce your request rate"), not a refusal of the request.
+_PASSING_DELETE_ERRORS = frozenset({"InternalError", "ServiceUnavailable", "SlowDown"})
 # Records HEADed at once by `members` and `connections`; the HTTP pool holds them and the callers.
 _HEAD_WORKERS = 16
 _HTTP_POOL = 2 * _HEAD_WORKERS
@@ -216,28 +222,15 @@ class S3Backend(Backend):
 
     def delete(self, connection_id: str) -> None:
         rooms = self._list(self._key(ROOMS, encode(connection_id), "/"))
-        # The record goes first: should a later batch fail, what is left is invisible.
-        keys = [
-            self._record_key(connection_id),
-            *(self._member_key(room, connection_id) for room in rooms),
-            *(self._room_key(connection_id, room) for room in rooms),
-        ]
+        # The record goes first: should anything later fail, what is left is invisible. The rooms/
+        # markers go only once every members/ marker is gone: a delete that failed part way then
+        # still finds, when repeated, each marker it has to remove (as `join` and `leave` keep it).
+        markers = [self._member_key(room, connection_id) for room in rooms]
+        twins = [self._room_key(connection_id, room) for room in rooms]
         with self._s3() as s3:
-            for start in range(0, len(keys), _DELETE_BATCH):
-                batch = keys[start : start + _DELETE_BATCH]
-                response = s3.delete_objects(
-                    Bucket=self.bucket,
-                    Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
-                )
-                # DeleteObjects answers 200 even when some keys failed; they are listed in Errors.
-                errors = response.get("Errors", [])
-                if errors:
-                    first = errors[0]
-                    raise BackendError(
-                        f"{self.describe()}: could not delete {len(errors)} object(s) of connection"
-                        f" {connection_id!r}, e.g. {first.get('Key')!r}: {first.get('Code')}"
-                        f" {first.get('Message')}"
-                    )
+            for keys in ([self._record_key(connection_id), *markers], twins):
+                for start in range(0, len(keys), _DELETE_BATCH):
+                    self._delete_batch(s3, connection_id, keys[start : start + _DELETE_BATCH])
 
     def join(self, connection_id: str, room: str) -> None:
         # The reverse marker is written first and removed last (in `leave`), so every members/
@@ -321,6 +314,40 @@ class S3Backend(Backend):
         if if_match:
             request["IfMatch"] = if_match
         s3.put_object(**request)
+
+    def _delete_batch(self, s3: S3Client, connection_id: str, keys: list[str]) -> None:
+        """DeleteObjects of `keys`, trying again those S3 failed on for a passing reason.
+
+        DeleteObjects answers 200 even when some keys failed: they are listed in its Errors, each
+        with its own code, and botocore's retries never see them. An InternalError or a SlowDown
+        on a key is S3's passing trouble, worth a new try of that key alone; a refusal such as
+        AccessDenied is not, and ends the delete at once.
+        """
+        for delay in _DELETE_DELAYS:
+            time.sleep(delay)
+            response = s3.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True}
+            )
+            errors = response.get("Errors", [])
+            if not errors:
+                return
+            keys = [error.get("Key", "") for error in errors]
+            refusals = [error for error in errors if error.get("Code") not in _PASSING_DELETE_ERRORS]
+            if refusals:
+                break
+        example = (refusals or errors)[0]
+        code = example.get("Code", "")
+        problem = (
+            f"{self.describe()}: could not delete {len(errors)} object(s) of connection {connection_id!r},"
+            f" e.g. {example.get('Key')!r}: {code} {example.get('Message')}"
+        )
+        if code in _ACCESS_DENIED:
+            raise BackendError(
+                f"{problem}. The caller needs s3:DeleteObject on arn:aws:s3:::{self.bucket}/{self.prefix}*"
+            )
+        if not refusals:
+            raise BackendError(f"{problem} (still failing after {len(_DELETE_DELAYS)} tries)")
+        raise BackendError(problem)
 
     def _list(self, start: str) -> list[str]:
         """The decoded last segments of the keys under the key prefix `start`, all pages of them."""
