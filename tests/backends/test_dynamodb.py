@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -14,6 +17,7 @@ from asgiway.backends import ConnectionRecord, from_dsn
 from asgiway.backends.base import RECORD_LIFETIME_SECONDS
 from asgiway.backends.dynamodb import DynamoDBBackend
 from asgiway.exceptions import BackendError
+from tests.support.aws_proxy import Answer, AwsProxy, Forward, Request
 from tests.support.services import MotoServer
 
 if TYPE_CHECKING:
@@ -139,6 +143,94 @@ def test_create_true_makes_the_table_with_ttl(
     ]
     assert description["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     assert description["TableStatus"] == "ACTIVE"
+    ttl = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}
+
+
+class TableCreatedByTwo:
+    """What AWS does, and moto does not, when two containers first meet a missing table at once.
+
+    Both DescribeTables are held until both have arrived, so both backends find no table and both
+    call CreateTable: moto lets the first through and refuses the second (ResourceInUseException).
+    A new table then stays CREATING for the next `polls` DescribeTables, in which time AWS refuses
+    UpdateTimeToLive (ResourceInUseException) and every item call (ResourceNotFoundException).
+    """
+
+    def __init__(self, table: str, polls: int = 2) -> None:
+        self.table = table
+        self._both_looked = threading.Barrier(2, timeout=30)
+        self._lock = threading.Lock()
+        self._first_looks = 2
+        self._creating_polls = 0
+        self._polls_after_creation = polls
+        #: Each CreateTable's outcome: "created", or the code of its error.
+        self.creations: list[str] = []
+
+    def __call__(self, request: Request, forward: Forward) -> Answer:
+        operation = request.operation
+        if request.document().get("TableName") != self.table:
+            return forward(request)
+        with self._lock:
+            first_look = operation == "DescribeTable" and self._first_looks > 0
+            self._first_looks -= first_look
+            creating = self._creating_polls > 0
+            self._creating_polls -= creating and operation == "DescribeTable"
+        if first_look:
+            self._both_looked.wait()
+        elif operation == "CreateTable":
+            return self._create(request, forward)
+        elif creating:
+            return self._while_creating(request, forward)
+        return forward(request)
+
+    def _create(self, request: Request, forward: Forward) -> Answer:
+        answer = forward(request)
+        with self._lock:
+            if answer.status == 200:
+                self._creating_polls = self._polls_after_creation
+                self.creations.append("created")
+                return creating_status(answer)
+            self.creations.append(answer.document()["__type"].rpartition("#")[2])
+            return answer
+
+    def _while_creating(self, request: Request, forward: Forward) -> Answer:
+        if request.operation == "DescribeTable":
+            return creating_status(forward(request))
+        if request.operation == "UpdateTimeToLive":
+            return Answer.dynamodb_error("ResourceInUseException", f"Table is being created: {self.table}")
+        return Answer.dynamodb_error("ResourceNotFoundException", "Requested resource not found")
+
+
+def creating_status(answer: Answer) -> Answer:
+    """`answer` (of CreateTable or DescribeTable) telling of a table that is still being created."""
+    document = answer.document()
+    description = document.get("TableDescription") or document["Table"]
+    description["TableStatus"] = "CREATING"
+    return Answer.dynamodb(answer.status, document)
+
+
+def test_two_backends_creating_the_table_at_once_both_use_it_once_it_is_active(
+    moto_server: MotoServer, dynamodb: DynamoDBClient, table: str
+) -> None:
+    race = TableCreatedByTwo(table)
+    with AwsProxy(moto_server.endpoint_url, race) as proxy:
+        dsn = f"dynamodb://{table}?create=true&region=us-east-1&endpoint_url={proxy.endpoint_url}"
+        with (
+            closing(from_dsn(dsn)) as first,
+            closing(from_dsn(dsn)) as second,
+            ThreadPoolExecutor(2) as threads,
+        ):
+            saved = threads.submit(first.save, record("a"))
+            loaded = threads.submit(second.load, "b")
+            saved.result(timeout=60)
+            assert loaded.result(timeout=60) is None
+            second.save(record("b"))
+            assert first.load("b") is not None
+            assert sorted(second.connections()) == ["a", "b"]
+
+    assert sorted(race.creations) == ["ResourceInUseException", "created"]
+    # TTL is the creator's to enable, once the table is ACTIVE: the other backend leaves it be.
+    assert proxy.operations().count("UpdateTimeToLive") == 1
     ttl = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}
 
