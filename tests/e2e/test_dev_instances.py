@@ -10,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from tests.e2e.test_dev_http import fetch
@@ -54,6 +56,79 @@ def test_a_handler_that_cannot_be_imported_stops_the_command_at_once() -> None:
     finished = asgiway("dev", "tests.e2e.missing:app", "--port", "0")
     assert finished.returncode == 1
     assert "cannot load tests.e2e.missing:app" in finished.stderr
+
+
+#: The variable `tests.e2e.import_failures` reads its plan from (named here: importing that module
+#: would carry out a plan).
+PLAN_VARIABLE = "ASGIWAY_TEST_IMPORT_PLAN"
+
+
+def planned_imports(tmp_path: Path, *steps: str) -> dict[str, str | None]:
+    """The environment for `tests.e2e.import_failures`: its imports follow `steps`, one per instance."""
+    plan = tmp_path / "import-plan"
+    plan.write_text("\n".join(steps))
+    return {PLAN_VARIABLE: str(plan)}
+
+
+def instance_pid(server: DevServer) -> str:
+    status, _, body = fetch(f"{server.origin}/")
+    assert status == 200, body
+    return body
+
+
+def crash_the_warm_instance(server: DevServer) -> None:
+    """Ends the only instance, so that the next event needs a new one."""
+    status, _, _ = fetch(f"{server.origin}/crash")
+    assert status == 500
+    server.wait_for_line(r"HTTP\s+GET /crash .*Runtime\.ExitError: The instance exited \(code 1\)")
+
+
+def test_an_instance_that_exits_while_importing_fails_its_event_and_the_next_starts_afresh(
+    tmp_path: Path,
+) -> None:
+    environment = planned_imports(tmp_path, "ok", "exit", "exit", "ok")
+    with DevServer("tests.e2e.import_failures:handler", environment=environment) as server:
+        warm = instance_pid(server)
+        crash_the_warm_instance(server)
+
+        # An HTTP API event: Lambda's failure is API Gateway's 500.
+        assert fetch(f"{server.origin}/")[::2] == (500, '{"message":"Internal Server Error"}')
+        exited = r"Runtime\.ExitError: the instance exited while importing the handler \(code 3\), cold start"
+        server.wait_for_line(rf"HTTP\s+GET /\s+\$default\s+500 .*{exited}")
+        # A WebSocket handshake whose CONNECT failed: 502.
+        with pytest.raises(InvalidStatus) as refused:
+            connect(server.websocket_url, open_timeout=30)
+        assert refused.value.response.status_code == 502
+        server.wait_for_line(rf"CONNECT\s+\S+\s+\$connect\s+502 .*{exited}")
+
+        with connect(server.websocket_url, open_timeout=30):
+            pass  # the next instance imported the handler: the handshake is accepted
+        # Once its DISCONNECT is done, that instance is idle and serves the next event.
+        server.wait_for_line(r"DISCONNECT\s+\S+\s+\$disconnect\s+200", timeout=30)
+        assert instance_pid(server) != warm
+
+
+def test_an_instance_that_cannot_import_in_time_is_killed_and_the_next_event_starts_afresh(
+    tmp_path: Path,
+) -> None:
+    # The import that hangs has Lambda's 10 s init phase and the 1 s timeout, then the event fails.
+    environment = planned_imports(tmp_path, "ok", "hang", "ok")
+    with DevServer("tests.e2e.import_failures:handler", "--timeout", "1", environment=environment) as server:
+        warm = instance_pid(server)
+        crash_the_warm_instance(server)
+
+        assert fetch(f"{server.origin}/")[::2] == (500, '{"message":"Internal Server Error"}')
+        server.wait_for_line(
+            r"HTTP\s+GET /\s+\$default\s+500 .*Sandbox\.Timedout: importing the handler took over 11 s"
+            r" \(Lambda's 10 s init phase, then the function's 1 s timeout\), cold start"
+        )
+        assert instance_pid(server) != warm
+
+
+def test_an_import_slower_than_the_timeout_is_within_lambdas_init_phase(tmp_path: Path) -> None:
+    environment = planned_imports(tmp_path, "slow")
+    with DevServer("tests.e2e.import_failures:handler", "--timeout", "1", environment=environment) as server:
+        assert instance_pid(server).isdigit()
 
 
 def test_a_bad_dsn_is_refused_before_serving_without_showing_its_password() -> None:

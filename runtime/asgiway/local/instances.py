@@ -3,6 +3,12 @@
 An event goes to an idle instance, else to a new one (a cold start) while fewer than `concurrency`
 exist, else waits for one to be free. A slow event therefore holds one instance, never the others.
 An instance that times out is killed, as Lambda ends an environment whose invocation timed out.
+
+Importing the handler has Lambda's init phase (10 s) and, as Lambda tries a slow init again within
+the function's timeout, that timeout on top: an import slower than `--timeout` is fine, as on
+Lambda. An instance that does not import in time, or exits while importing, fails the event that
+was waiting for it (with Lambda's error type, which the event's log line shows), and the next
+event starts another instance.
 """
 
 from __future__ import annotations
@@ -21,12 +27,17 @@ from typing import Any
 from asgiway.exceptions import AsgiwayError
 from asgiway.local.worker import FunctionSpec, serve
 
-#: How long an instance may take to import the handler; Lambda's own init phase allows 10 s.
-INIT_TIMEOUT_SECONDS = 30.0
+#: Lambda's init phase: how long importing the handler may take before Lambda tries again.
+INIT_PHASE_SECONDS = 10.0
 
 
 class HandlerLoadError(AsgiwayError):
-    """The handler could not be imported; the instance printed the traceback."""
+    """The handler could not be imported; the instance printed the traceback, if there was one."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        #: Lambda's errorType for the failed init, e.g. "Runtime.ImportModuleError".
+        self.error_type = error_type
 
 
 @dataclass(frozen=True)
@@ -62,22 +73,30 @@ class Instance:
         process.start()
         child.close()
         instance = cls(process, parent)
+        init_seconds = INIT_PHASE_SECONDS + spec.timeout_seconds
         try:
-            status, detail = await asyncio.wait_for(instance._receive(), INIT_TIMEOUT_SECONDS)
+            status, detail = await asyncio.wait_for(instance._receive(), init_seconds)
         except TimeoutError:
             instance.stop()
-            raise HandlerLoadError(f"importing it took over {INIT_TIMEOUT_SECONDS:g} s") from None
+            raise HandlerLoadError(
+                "Sandbox.Timedout",
+                f"importing the handler took over {init_seconds:g} s (Lambda's {INIT_PHASE_SECONDS:g} s"
+                f" init phase, then the function's {spec.timeout_seconds:g} s timeout)",
+            ) from None
         except EOFError:
             instance.stop()
             raise HandlerLoadError(
-                f"the instance exited while importing it (code {process.exitcode})"
+                "Runtime.ExitError",
+                f"the instance exited while importing the handler (code {process.exitcode})",
             ) from None
         except BaseException:
             instance.stop()  # cancelled: no process may outlive the pool
             raise
         if status != "ready":
             instance.stop()
-            raise HandlerLoadError(f"{detail['errorType']}: {detail['errorMessage']}")
+            raise HandlerLoadError(
+                "Runtime.ImportModuleError", f"{detail['errorType']}: {detail['errorMessage']}"
+            )
         instance.description = str(detail)
         return instance
 
@@ -153,11 +172,12 @@ class InstancePool:
         async with self._slots:
             instance = self._take_idle()
             cold = instance is None
+            started = time.perf_counter()
             try:
                 instance = instance or await Instance.start(self.spec)
             except HandlerLoadError as exc:
-                error = {"errorType": "Runtime.ImportModuleError", "errorMessage": str(exc)}
-                return Invocation(error=error, cold=True)
+                error = {"errorType": exc.error_type, "errorMessage": str(exc)}
+                return Invocation(error=error, duration_ms=_since(started), cold=True)
             self._busy.add(instance)
             try:
                 invocation = await instance.invoke(event, self.spec.timeout_seconds)

@@ -3,7 +3,8 @@
 On Lambda, the CONNECT invocation hands such frames to an asynchronous invocation of its own
 function (see `asgiway.deferred`); here that call reaches this endpoint and runs on an instance,
 exactly as Lambda would run it. `Event` answers 202 at once, `RequestResponse` 200 with the
-result (and `X-Amz-Function-Error: Unhandled` when it failed), `DryRun` 204.
+result (and `X-Amz-Function-Error: Unhandled` when it failed), `DryRun` 204, and a payload that is
+not JSON 400 `InvalidRequestContentException`, as Lambda does.
 """
 
 from __future__ import annotations
@@ -29,6 +30,16 @@ def not_found(requested: str) -> GatewayResponse:
     return GatewayResponse(404, encode_headers({"x-amzn-ErrorType": "ResourceNotFoundException"}), body)
 
 
+def invalid_request_content(problem: ValueError) -> GatewayResponse:
+    """Lambda's answer to a payload that is not JSON: 400 InvalidRequestContentException, its
+    message beginning as Lambda's does (the rest is the parser's, Java's there, Python's here)."""
+    message = f"Could not parse request body into json: Could not parse payload into json: {problem}"
+    headers = {"Content-Type": "application/json", "x-amzn-ErrorType": "InvalidRequestContentException"}
+    return GatewayResponse(
+        400, encode_headers(headers), json.dumps({"Type": "User", "message": message}).encode()
+    )
+
+
 def timed_out(timeout_seconds: float) -> dict[str, str]:
     return {"errorMessage": f"Task timed out after {timeout_seconds:.2f} seconds"}
 
@@ -42,11 +53,8 @@ async def answer_invoke(
 ) -> GatewayResponse:
     try:
         event = json.loads(payload or b"{}")
-    except ValueError:
-        body = json.dumps({"Type": "User", "message": "Could not parse request body into json"}).encode()
-        return GatewayResponse(
-            400, encode_headers({"x-amzn-ErrorType": "InvalidRequestContentException"}), body
-        )
+    except ValueError as exc:  # not JSON, or not UTF-8
+        return invalid_request_content(exc)
     if invocation_type == "DryRun":
         return GatewayResponse(204, [], b"")
     if invocation_type == "Event":
