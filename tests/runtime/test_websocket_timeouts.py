@@ -1,0 +1,94 @@
+"""MESSAGE and DISCONNECT events whose app never finishes: a 504 within the Lambda's time.
+
+Each app here hangs for good once it has the event's message, so its event can only end by the
+deadline: however loaded the machine, the outcome is the same, and no test measures time. The
+Lambda context leaves 1.5 s, of which the adapter keeps 0.5 s to answer in and the app gets
+three quarters of the rest; a slow machine only moves the cut, never the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+
+from asgiway import Adapter
+from asgiway.backends import from_dsn
+from asgiway.testing import (
+    ConnectionsApiDouble,
+    LambdaContextStub,
+    connect_event,
+    disconnect_event,
+    message_event,
+)
+
+CONNECTION = "Tt5=Oo6="
+#: Little of the Lambda's time left, so that an app's deadline comes within a second or so.
+SHORT = 1.5
+
+
+class HangsOn:
+    """An app that accepts, then, at the event whose message has type `kind`, waits on something
+    that never comes. It records every message it was given."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.received: list[dict[str, Any]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        message = await receive()
+        self.received.append(message)
+        if message["type"] == self.kind:
+            await asyncio.Event().wait()  # nothing sets it: only the deadline ends this event
+
+
+def connected(app: Any, dsn: str, api: ConnectionsApiDouble) -> Adapter:
+    handler = Adapter(app, dsn=dsn, api_gateway_endpoint_url=api.endpoint_url, lifespan="off")
+    assert handler(connect_event(CONNECTION), LambdaContextStub()) == {"statusCode": 200}
+    return handler
+
+
+def test_a_message_whose_app_hangs_answers_504_and_the_client_stays_connected(
+    dsn: str, connections_api: ConnectionsApiDouble, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = HangsOn("websocket.receive")
+    handler = connected(app, dsn, connections_api)
+
+    with caplog.at_level(logging.ERROR, logger="asgiway"):
+        reply = handler(message_event(CONNECTION, "stuck"), LambdaContextStub(timeout_seconds=SHORT))
+
+    assert reply == {"statusCode": 504, "body": "Gateway Timeout"}
+    assert app.received == [{"type": "websocket.receive", "text": "stuck"}]
+    assert f"The app did not finish MESSAGE of {CONNECTION} within" in caplog.text
+    # Nothing closed the client through @connections, and its record is kept.
+    assert connections_api.calls_of("DELETE") == []
+    assert from_dsn(dsn).load(CONNECTION) is not None
+    # The connection goes on: its next MESSAGE and its DISCONNECT are served as usual.
+    app.kind = "none of them"
+    assert handler(message_event(CONNECTION, "again"), LambdaContextStub()) == {"statusCode": 200}
+    assert handler(disconnect_event(CONNECTION), LambdaContextStub()) == {"statusCode": 200}
+    assert app.received[1:] == [
+        {"type": "websocket.receive", "text": "again"},
+        {"type": "websocket.disconnect", "code": 1000, "reason": ""},
+    ]
+
+
+def test_a_disconnect_whose_app_hangs_answers_504_and_the_record_is_deleted_anyway(
+    dsn: str, connections_api: ConnectionsApiDouble, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = HangsOn("websocket.disconnect")
+    handler = connected(app, dsn, connections_api)
+
+    with caplog.at_level(logging.ERROR, logger="asgiway"):
+        reply = handler(disconnect_event(CONNECTION, code=1001), LambdaContextStub(timeout_seconds=SHORT))
+
+    assert reply == {"statusCode": 504, "body": "Gateway Timeout"}
+    assert app.received == [{"type": "websocket.disconnect", "code": 1001, "reason": ""}]
+    assert f"The app did not finish DISCONNECT of {CONNECTION} within" in caplog.text
+    assert from_dsn(dsn).load(CONNECTION) is None
+    # A MESSAGE that still arrives finds no connection: 410, and the client is closed.
+    assert handler(message_event(CONNECTION, "late"), LambdaContextStub())["statusCode"] == 410
