@@ -563,3 +563,36 @@ def test_the_backend_works_again_after_the_server_comes_back(
     loaded = backend.load("b")
     assert loaded is not None
     assert loaded.state == {"n": 2}
+
+
+@pytest.mark.parametrize(
+    ("variables", "region"),
+    [({"AWS_REGION": "eu-west-2"}, "eu-west-2"), ({"AWS_DEFAULT_REGION": "eu-west-3"}, "eu-west-3")],
+)
+def test_the_region_comes_from_either_environment_variable(
+    moto_server: MotoServer,
+    table: str,
+    monkeypatch: pytest.MonkeyPatch,
+    variables: dict[str, str],
+    region: str,
+) -> None:
+    """Lambda sets both; a shell often only AWS_REGION, which botocore alone does not read."""
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    backend = from_dsn(f"dynamodb://{table}?create=true&endpoint_url={moto_server.endpoint_url}")
+    assert isinstance(backend, DynamoDBBackend)
+    backend.save(record("a"))
+    assert backend.region == region
+    backend.close()
+
+
+def test_no_region_anywhere_says_where_to_set_one(
+    moto_server: MotoServer, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    backend = from_dsn(f"dynamodb://{table}?endpoint_url={moto_server.endpoint_url}")
+    with pytest.raises(BackendError, match=r"add region=\.\.\. to the dsn or set AWS_REGION"):
+        backend.load("a")

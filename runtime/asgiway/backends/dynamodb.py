@@ -47,6 +47,7 @@ Why this layout:
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -282,10 +283,13 @@ class DynamoDBBackend(Backend):
         from botocore.config import Config
 
         session = boto3.session.Session()
-        self.region = self.region or session.region_name
+        # botocore reads AWS_DEFAULT_REGION and ~/.aws/config, not AWS_REGION, which Lambda sets
+        # beside it and which is the name many shells and other SDKs use.
+        self.region = self.region or session.region_name or os.environ.get("AWS_REGION") or None
         if self.region is None:
             raise BackendError(
-                f"{self.describe()}: no AWS region is configured; add region=... to the dsn or set AWS_REGION"
+                f"{self.describe()}: no AWS region is configured; add region=... to the dsn "
+                "or set AWS_REGION (or AWS_DEFAULT_REGION)"
             )
         client = session.client(
             "dynamodb",
