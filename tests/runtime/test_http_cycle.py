@@ -169,7 +169,11 @@ def test_exception_before_the_response_is_a_logged_500(caplog: pytest.LogCapture
     assert isinstance(record.exc_info[1], ValueError)
 
 
-def test_exception_after_start_keeps_what_was_sent(caplog: pytest.LogCaptureFixture) -> None:
+def test_exception_after_start_is_a_logged_500_not_a_truncated_success(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Lambda returns the response whole: a 201 carrying half a body would pass for a success."""
+
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await send(start(201, [(b"content-type", b"text/plain")]))
         await send(chunk(b"partial", more_body=True))
@@ -178,8 +182,36 @@ def test_exception_after_start_keeps_what_was_sent(caplog: pytest.LogCaptureFixt
     with caplog.at_level(logging.ERROR, logger="asgiway"):
         response = run(app)
 
-    assert response == HTTPResponse(201, [(b"content-type", b"text/plain")], b"partial")
+    assert response == INTERNAL_ERROR
     assert caplog.records[0].exc_info is not None
+    assert caplog.messages == ["The app raised while answering GET /"]
+
+
+def test_a_streaming_response_whose_generator_fails_is_a_500(caplog: pytest.LogCaptureFixture) -> None:
+    """Starlette's StreamingResponse as its docs write it, with a generator failing after a row."""
+
+    async def rows() -> Any:
+        yield "id,name\n"
+        raise ConnectionError("the database went away")
+
+    async def export(request: Request) -> StreamingResponse:
+        return StreamingResponse(rows(), media_type="text/csv")
+
+    with caplog.at_level(logging.ERROR, logger="asgiway"):
+        response = run(Starlette(routes=[Route("/", export)]))
+
+    assert response == INTERNAL_ERROR
+    assert any(isinstance(r.exc_info[1], ConnectionError) for r in caplog.records if r.exc_info)
+
+
+def test_a_second_response_start_is_a_500(caplog: pytest.LogCaptureFixture) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send(start(200))
+        await send(start(404))
+
+    with caplog.at_level(logging.ERROR, logger="asgiway"):
+        assert run(app) == INTERNAL_ERROR
+    assert "expected 'http.response.body'" in str(caplog.records[0].exc_info[1])  # type: ignore[index]
 
 
 def test_exception_after_the_response_keeps_it(caplog: pytest.LogCaptureFixture) -> None:
@@ -206,7 +238,7 @@ def test_app_returning_without_a_response_is_a_logged_500(caplog: pytest.LogCapt
     assert caplog.messages == ["The app returned without a response to GET /"]
 
 
-def test_app_returning_mid_response_keeps_what_was_sent(caplog: pytest.LogCaptureFixture) -> None:
+def test_app_returning_mid_response_is_a_logged_500(caplog: pytest.LogCaptureFixture) -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await send(start(200))
         await send(chunk(b"half", more_body=True))
@@ -214,7 +246,7 @@ def test_app_returning_mid_response_keeps_what_was_sent(caplog: pytest.LogCaptur
     with caplog.at_level(logging.ERROR, logger="asgiway"):
         response = run(app)
 
-    assert response == HTTPResponse(200, [], b"half")
+    assert response == INTERNAL_ERROR
     assert caplog.messages == ["The app returned without finishing its response to GET /"]
 
 

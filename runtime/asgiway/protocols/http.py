@@ -61,13 +61,21 @@ class HTTPCycle:
     async def run(self, app: ASGIApp) -> HTTPResponse:
         """Run `app` to its end and return its response.
 
-        An app that fails or returns before starting a response gets a 500; one that fails
-        after starting keeps the status and the part of the body it sent. Both are logged.
+        Lambda returns the response whole, so only a complete one is ever sent: an app that fails
+        or returns before finishing its response (a streaming generator that raises after its
+        first chunk, a second `http.response.start`) answers 500, never a truncated success.
+        A failure after the response is complete (a background task's) is logged and the
+        response stands, as it would have reached the client from a server.
         """
         try:
             await app(self.scope, self.receive, self.send)
         except Exception:
-            logger.exception("The app raised while answering %s %s", self.scope["method"], self.scope["path"])
+            logger.exception(
+                "The app raised %s %s %s",
+                "after answering" if self.state is HTTPCycleState.COMPLETE else "while answering",
+                self.scope["method"],
+                self.scope["path"],
+            )
         else:
             if self.state is not HTTPCycleState.COMPLETE:
                 logger.error(
@@ -76,7 +84,7 @@ class HTTPCycle:
                     self.scope["method"],
                     self.scope["path"],
                 )
-        if self.state is HTTPCycleState.REQUEST:
+        if self.state is not HTTPCycleState.COMPLETE:
             return _internal_error()
         return HTTPResponse(self._status, self._headers, b"".join(self._chunks))
 
