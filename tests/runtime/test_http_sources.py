@@ -367,6 +367,33 @@ def test_rest_query_parameters_are_encoded_again(aws_event: LoadEvent) -> None:
     assert Request(scope).query_params.multi_items() == [("q", "a b&c"), ("q", "é"), ("x", "1=2")]
 
 
+def test_rest_maps_missing_from_the_multi_value_ones_are_still_read(aws_event: LoadEvent) -> None:
+    """AWS's own sample event and the console's test events list fewer names in the multi-value
+    maps than in the single-value ones (Host, User-Agent and X-Amzn-Trace-Id missing); both maps
+    make the request. https://docs.aws.amazon.com/apigateway/latest/developerguide/
+    set-up-lambda-proxy-integrations.html#api-gateway-simple-proxy-for-lambda-input-format"""
+    event = aws_event(REST)
+    for name in ("Host", "User-Agent", "X-Amzn-Trace-Id"):
+        del event["multiValueHeaders"][name]
+    event["queryStringParameters"]["lang"] = "fr"  # a key the multi-value map lacks
+
+    scope = source_for(event).scope
+    request = Request(scope)
+
+    assert request.headers["host"] == "r8d3f6h1jk.execute-api.eu-central-1.amazonaws.com"
+    assert scope["server"] == ("r8d3f6h1jk.execute-api.eu-central-1.amazonaws.com", 443)
+    assert request.headers["user-agent"] == "HTTPie/3.2.4"
+    assert request.headers["x-amzn-trace-id"] == "Root=1-696f8771-11993e5b4a1bf7c685b8b50f"
+    # What both maps name comes once, from the multi-value map, with every value.
+    assert request.headers.getlist("x-request-tag") == ["blue", "green"]
+    assert request.query_params.multi_items() == [
+        ("tag", "blue"),
+        ("tag", "green"),
+        ("page", "2"),
+        ("lang", "fr"),
+    ]
+
+
 def test_rest_single_value_query_parameters(aws_event: LoadEvent) -> None:
     event = aws_event(REST)
     event["multiValueQueryStringParameters"] = None

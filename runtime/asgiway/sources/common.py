@@ -14,10 +14,19 @@ from asgiway.types import Headers, LambdaContext, LambdaEvent, Scope
 _PATH_SAFE = "/:@!$&'()*+,;="
 
 
-def _values(event: LambdaEvent, single_key: str, multi_key: str) -> list[tuple[str, str]]:
-    """Pairs from an event's multi-value map when present, else from its single-value map."""
+def _values(
+    event: LambdaEvent, single_key: str, multi_key: str, *, names_fold_case: bool = False
+) -> list[tuple[str, str]]:
+    """Pairs from an event's multi-value map, then those of its single-value map whose name the
+    multi-value map lacks.
+
+    A REST event's `multiValueHeaders` may list fewer names than `headers`: AWS's own sample and
+    console test events leave Host, User-Agent and X-Amzn-Trace-Id out of it. Reading only one map
+    would lose them. `names_fold_case` says names match whatever their case (header names do).
+    """
     single, multi = event.get(single_key), event.get(multi_key)
     pairs: list[tuple[str, str]] = []
+    seen: set[str] = set()
     if multi:
         for name, values in _mapping(multi, multi_key).items():
             if values is not None and not isinstance(values, list):
@@ -25,11 +34,12 @@ def _values(event: LambdaEvent, single_key: str, multi_key: str) -> list[tuple[s
                     f"{multi_key}[{name!r}] must be a list, got {type(values).__name__}"
                 )
             pairs.extend((str(name), str(value)) for value in (values or []))
-    elif single:
+            seen.add(str(name).lower() if names_fold_case else str(name))
+    if single:
         pairs.extend(
             (str(name), str(value))
             for name, value in _mapping(single, single_key).items()
-            if value is not None
+            if value is not None and (str(name).lower() if names_fold_case else str(name)) not in seen
         )
     return pairs
 
@@ -48,7 +58,7 @@ def headers_from(event: LambdaEvent) -> Headers:
     (HTTP API, Function URL) moves the request's cookies out of `headers` into a top-level
     `cookies` list; they join that same header.
     """
-    pairs = _values(event, "headers", "multiValueHeaders")
+    pairs = _values(event, "headers", "multiValueHeaders", names_fold_case=True)
     headers: Headers = []
     cookies: list[str] = []
     for name, value in pairs:
