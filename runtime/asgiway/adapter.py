@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
+import math
 from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -33,8 +34,9 @@ T = TypeVar("T")
 
 logger = logging.getLogger("asgiway")
 
-#: API Gateway's integration timeout: no answer after it reaches the client.
-DEFAULT_EVENT_SECONDS = 29.0
+#: API Gateway's default integration timeout: no answer after it reaches the client. WebSocket and
+#: HTTP APIs keep it; REST APIs may raise theirs (the `api_gateway_timeout` option).
+DEFAULT_API_GATEWAY_TIMEOUT = 29.0
 #: Time kept back to answer in after cutting an app short.
 REPLY_MARGIN_SECONDS = 0.5
 
@@ -64,11 +66,17 @@ class Adapter:
         text_mime_types: Iterable[str] | None = None,
         exclude_headers: Iterable[str] = (),
         two_way_replies: bool = False,
+        api_gateway_timeout: float = DEFAULT_API_GATEWAY_TIMEOUT,
     ) -> None:
         if lifespan not in ("auto", "on", "off"):
             raise ConfigurationError(f"lifespan must be 'auto', 'on' or 'off', not {lifespan!r}")
         if not websocket_path.startswith("/"):
             raise ConfigurationError(f"websocket_path must start with '/', not {websocket_path!r}")
+        if not api_gateway_timeout > REPLY_MARGIN_SECONDS:
+            raise ConfigurationError(
+                f"api_gateway_timeout must be more than {REPLY_MARGIN_SECONDS} s, not {api_gateway_timeout!r}"
+            )
+        self.api_gateway_timeout = float(api_gateway_timeout)
         self.app = app
         self.config = AdapterConfig(
             api_gateway_base_path=api_gateway_base_path or "/",
@@ -94,8 +102,8 @@ class Adapter:
 
             return deferred.handle(event)
         self._start_lifespan(context)
-        timeout = _event_seconds(context)
         if isinstance(event, dict) and is_websocket_event(event):
+            timeout = self._event_seconds(context, bounded_by_api_gateway=True)
             return self._run(self._websocket(event, context, timeout))
         source = infer_http_source(event, context, self.config) if isinstance(event, dict) else None
         if source is None:
@@ -118,6 +126,7 @@ class Adapter:
             )
             return source(BAD_REQUEST)
         scope["state"] = dict(self._lifespan.app_state)
+        timeout = self._event_seconds(context, bounded_by_api_gateway=source.bounded_by_api_gateway)
         return source(self._http(HTTPCycle(scope, body), timeout))
 
     def _http(self, cycle: HTTPCycle, timeout: float) -> HTTPResponse:
@@ -161,7 +170,7 @@ class Adapter:
             raise LifespanError("The app's lifespan startup failed earlier in this container")
         if self._lifespan.state is not LifespanCycleState.CONNECTING:
             return
-        self._run(self._lifespan.startup(_event_seconds(context)))
+        self._run(self._lifespan.startup(self._event_seconds(context, bounded_by_api_gateway=True)))
         if self._lifespan.started:
             atexit.register(self.close)
 
@@ -178,15 +187,32 @@ class Adapter:
     def _run(self, work: Coroutine[Any, Any, T]) -> T:
         return self._loop.run_until_complete(work)
 
+    def _event_seconds(self, context: LambdaContext | None, *, bounded_by_api_gateway: bool) -> float:
+        """How long one event may run, answer included.
 
-def _event_seconds(context: Any) -> float:
-    """How long one event may run, answer included.
+        Lambda stops at the function's timeout; API Gateway gives up on an integration after its
+        own timeout, so its events get the smaller of the two. Function URL and ALB requests wait
+        for the function. A margin is kept to answer in after cutting an app short. Without
+        a usable context (tests, scripts), API Gateway's timeout stands in.
+        """
+        remaining = _remaining_seconds(context)
+        if remaining is None:
+            seconds = self.api_gateway_timeout
+        elif bounded_by_api_gateway:
+            seconds = min(remaining, self.api_gateway_timeout)
+        else:
+            seconds = remaining
+        return max(0.1, seconds - REPLY_MARGIN_SECONDS)
 
-    API Gateway gives up on an integration after 29 s; Lambda stops at the function's timeout.
-    The adapter keeps a margin of both to answer in after cutting an app short.
-    """
+
+def _remaining_seconds(context: LambdaContext | None) -> float | None:
+    """The invocation's remaining time, or None when the context cannot say (a stand-in whose
+    `get_remaining_time_in_millis` is missing, raises, or answers no number)."""
     remaining = getattr(context, "get_remaining_time_in_millis", None)
-    seconds = (
-        DEFAULT_EVENT_SECONDS if remaining is None else min(float(remaining()) / 1000, DEFAULT_EVENT_SECONDS)
-    )
-    return max(0.1, seconds - REPLY_MARGIN_SECONDS)
+    if not callable(remaining):
+        return None
+    try:
+        milliseconds = float(remaining())
+    except Exception:
+        return None
+    return milliseconds / 1000 if math.isfinite(milliseconds) else None

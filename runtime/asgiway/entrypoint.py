@@ -10,6 +10,7 @@ Point Lambda's handler setting at `asgiway.entrypoint.handler` and set:
 | `ASGIWAY_LIFESPAN`              | `auto`, `on` or `off`                        | `auto`   |
 | `ASGIWAY_API_GATEWAY_BASE_PATH` | a base path to strip from HTTP paths         | `/`      |
 | `ASGIWAY_TWO_WAY_REPLIES`       | `true` when `$default` has a route response  | `false`  |
+| `ASGIWAY_API_GATEWAY_TIMEOUT`   | API Gateway's integration timeout, seconds   | `29`     |
 | `DSN_PASSWORD_SECRET_ARN`       | a Secrets Manager secret with DSN_URL's password | none |
 
 The Adapter is built once, when Lambda first reads `handler` during the container's init.
@@ -21,7 +22,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, cast
 
-from asgiway.adapter import Adapter
+from asgiway.adapter import DEFAULT_API_GATEWAY_TIMEOUT, Adapter
 from asgiway.exceptions import ConfigurationError
 from asgiway.importer import import_from_string
 from asgiway.secrets import password_from_secret, with_password
@@ -49,7 +50,18 @@ def adapter_from_environment(environ: Mapping[str, str] = os.environ) -> Adapter
         lifespan=cast(LifespanMode, environ.get("ASGIWAY_LIFESPAN", "auto")),
         api_gateway_base_path=environ.get("ASGIWAY_API_GATEWAY_BASE_PATH", "/"),
         two_way_replies=_flag(environ, "ASGIWAY_TWO_WAY_REPLIES"),
+        api_gateway_timeout=_seconds(environ, "ASGIWAY_API_GATEWAY_TIMEOUT", DEFAULT_API_GATEWAY_TIMEOUT),
     )
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    value = environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of seconds, got {value!r}") from None
 
 
 def _flag(environ: Mapping[str, str], name: str) -> bool:

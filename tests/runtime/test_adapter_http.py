@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from asgiway import Adapter
+from asgiway.exceptions import ConfigurationError
 from asgiway.testing import LambdaContextStub, http_event
 
 
@@ -131,3 +132,62 @@ def test_an_app_whose_own_task_is_cancelled_answers_500() -> None:
     reply = Adapter(app, lifespan="off")(http_event(), LambdaContextStub())
     assert reply["statusCode"] == 500
     assert reply["body"] == "Internal Server Error"
+
+
+async def answers_after_two_seconds(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] == "http":
+        await asyncio.sleep(2)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+
+
+@pytest.mark.parametrize(
+    ("name", "status"),
+    [
+        ("api-gateway-rest-proxy.json", 504),
+        ("api-gateway-http-payload-1.0.json", 504),
+        ("api-gateway-http-payload-2.0.json", 504),
+        # A Function URL runs as long as the function may; an ALB's idle timeout is the user's.
+        ("function-url.json", 200),
+        ("alb-multi-value-headers.json", 200),
+    ],
+)
+def test_only_api_gateway_requests_are_cut_at_its_integration_timeout(
+    aws_event: Any, name: str, status: int
+) -> None:
+    """2 s of work against a 1 s integration timeout, with 30 s of Lambda time left: the bounds are
+    far apart on either side, so no machine is slow enough to change the answer."""
+    handler = Adapter(answers_after_two_seconds, lifespan="off", api_gateway_timeout=1.0)
+    assert handler(aws_event(name), LambdaContextStub(timeout_seconds=30))["statusCode"] == status
+
+
+class ContextWithoutClock:
+    aws_request_id = "no-clock"
+
+
+class MangumStyleContext:
+    """Mangum's test double: the method exists and raises."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        raise NotImplementedError
+
+
+class ContextAnsweringNonsense:
+    def get_remaining_time_in_millis(self) -> str:
+        return "soon"
+
+
+@pytest.mark.parametrize(
+    "context", [None, ContextWithoutClock(), MangumStyleContext(), ContextAnsweringNonsense()]
+)
+def test_a_context_that_cannot_tell_the_time_gets_api_gateways_bound(context: Any) -> None:
+    assert Adapter(APP)(http_event("GET", "/x"), context)["statusCode"] == 200
+    # The stand-in bound is API Gateway's timeout, never none at all.
+    cut = Adapter(answers_after_two_seconds, lifespan="off", api_gateway_timeout=1.0)
+    assert cut(http_event("GET", "/x"), context)["statusCode"] == 504
+
+
+@pytest.mark.parametrize("seconds", [0, 0.5, -3])
+def test_an_api_gateway_timeout_leaving_no_time_is_refused(seconds: float) -> None:
+    with pytest.raises(ConfigurationError, match=r"api_gateway_timeout must be more than 0\.5 s"):
+        Adapter(APP, api_gateway_timeout=seconds)

@@ -57,6 +57,15 @@ def test_bad_variables_say_what_to_fix(environ: dict[str, str], message: str) ->
         adapter_from_environment(environ)
 
 
+def test_api_gateways_timeout_comes_from_its_variable() -> None:
+    environ = {"ASGIWAY_APP": "examples.chat.app:app"}
+    assert adapter_from_environment(environ).api_gateway_timeout == 29.0
+    raised = adapter_from_environment({**environ, "ASGIWAY_API_GATEWAY_TIMEOUT": "90"})
+    assert raised.api_gateway_timeout == 90.0
+    with pytest.raises(ConfigurationError, match="ASGIWAY_API_GATEWAY_TIMEOUT must be a number of seconds"):
+        adapter_from_environment({**environ, "ASGIWAY_API_GATEWAY_TIMEOUT": "29s"})
+
+
 def test_two_way_replies_are_switched_on_by_their_variable(tmp_path: Path) -> None:
     environ = {"ASGIWAY_APP": "examples.chat.app:app", "ASGIWAY_LIFESPAN": "off"}
     assert not adapter_from_environment(environ).config.two_way_replies

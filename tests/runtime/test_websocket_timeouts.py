@@ -92,3 +92,21 @@ def test_a_disconnect_whose_app_hangs_answers_504_and_the_record_is_deleted_anyw
     assert from_dsn(dsn).load(CONNECTION) is None
     # A MESSAGE that still arrives finds no connection: 410, and the client is closed.
     assert handler(message_event(CONNECTION, "late"), LambdaContextStub())["statusCode"] == 410
+
+
+def test_websocket_events_are_cut_at_api_gateways_timeout_not_lambdas(
+    dsn: str, connections_api: ConnectionsApiDouble
+) -> None:
+    """API Gateway gives up on a WebSocket integration after its timeout whatever Lambda's own is:
+    a 1 s `api_gateway_timeout` ends the event though 30 s of Lambda time are left."""
+    app = HangsOn("websocket.receive")
+    handler = Adapter(
+        app,
+        dsn=dsn,
+        api_gateway_endpoint_url=connections_api.endpoint_url,
+        lifespan="off",
+        api_gateway_timeout=1.0,
+    )
+    assert handler(connect_event(CONNECTION), LambdaContextStub()) == {"statusCode": 200}
+    reply = handler(message_event(CONNECTION, "wait"), LambdaContextStub(timeout_seconds=30))
+    assert reply["statusCode"] == 504

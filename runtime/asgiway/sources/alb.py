@@ -66,6 +66,9 @@ def case_variants(name: str) -> Iterator[str]:
 class ALB(HTTPSource):
     """A request forwarded by an Application Load Balancer to a Lambda target group."""
 
+    #: An ALB waits for the function as long as its idle timeout allows, which is configurable.
+    bounded_by_api_gateway = False
+
     @classmethod
     def infer(cls, event: LambdaEvent, context: LambdaContext | None, config: AdapterConfig) -> bool:
         """An event whose `requestContext` has an `elb` object."""

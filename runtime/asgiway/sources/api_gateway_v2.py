@@ -39,6 +39,16 @@ class APIGatewayV2(HTTPSource):
         )
 
     @property
+    def is_function_url(self) -> bool:
+        domain_name = self.event["requestContext"].get("domainName") or ""
+        return isinstance(domain_name, str) and ".lambda-url." in domain_name
+
+    @property
+    def bounded_by_api_gateway(self) -> bool:  # type: ignore[override]
+        """A Function URL request runs as long as the function may (up to 15 minutes)."""
+        return not self.is_function_url
+
+    @property
     def scope(self) -> Scope:
         request_context: dict[str, Any] = self.event["requestContext"]
         domain_name: str = request_context.get("domainName") or ""
@@ -49,7 +59,7 @@ class APIGatewayV2(HTTPSource):
             path=request_path(
                 self.event.get("rawPath"),
                 # A Function URL keeps the path percent-encoded; an HTTP API decodes it.
-                encoded=".lambda-url." in domain_name,
+                encoded=self.is_function_url,
                 base_path=self.config.api_gateway_base_path,
             ),
             query_string=str(self.event.get("rawQueryString") or "").encode(),

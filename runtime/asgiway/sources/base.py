@@ -20,6 +20,10 @@ class HTTPSource(ABC):
     `infer` says whether an event is this source's; the adapter tries the sources in order.
     """
 
+    #: Whether API Gateway's integration timeout ends this source's requests (the adapter's
+    #: `api_gateway_timeout`); otherwise only the Lambda function's own timeout does.
+    bounded_by_api_gateway: bool = True
+
     def __init__(self, event: LambdaEvent, context: LambdaContext | None, config: AdapterConfig) -> None:
         self.event = event
         self.context = context
