@@ -176,13 +176,15 @@ class Adapter:
 
     def close(self) -> None:
         """Run the app's lifespan shutdown and release the store; safe to call more than once."""
+        if self._loop.is_closed():
+            return
         if self._lifespan.started:
             self._run(self._lifespan.shutdown())
+        self._run(self._lifespan.abandon())
         if self.backend is not None:
             self.backend.close()
-        if not self._loop.is_closed():
-            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
-            self._loop.close()
+        self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+        self._loop.close()
 
     def _run(self, work: Coroutine[Any, Any, T]) -> T:
         return self._loop.run_until_complete(work)

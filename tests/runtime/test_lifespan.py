@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import logging
 from typing import Any
 
 import pytest
@@ -78,3 +81,31 @@ def test_invalid_options_are_configuration_errors() -> None:
         Adapter(no_lifespan, lifespan="sometimes")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="websocket_path must start with '/'"):
         Adapter(no_lifespan, websocket_path="ws")
+
+
+def test_closing_after_a_failed_startup_leaves_no_task_behind(caplog: pytest.LogCaptureFixture) -> None:
+    """The spec lets an app that reported `lifespan.startup.failed` wait on `receive()`: closing
+    the container must cancel it, not close the loop under it ("Task was destroyed but it is
+    pending", then "Event loop is closed" at garbage collection)."""
+    cancelled: list[bool] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await receive()
+            await send({"type": "lifespan.startup.failed", "message": "no database"})
+            try:
+                await receive()
+            except asyncio.CancelledError:
+                cancelled.append(True)
+                raise
+
+    handler = Adapter(app, lifespan="on")
+    with pytest.raises(LifespanError, match="no database"):
+        handler(http_event())
+    with caplog.at_level(logging.WARNING):
+        handler.close()
+        handler.close()  # a second close does nothing
+        del handler
+        gc.collect()
+    assert cancelled == [True]
+    assert caplog.records == []

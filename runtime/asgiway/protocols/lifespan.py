@@ -69,6 +69,17 @@ class LifespanCycle:
         await self._exchange({"type": "lifespan.shutdown"}, "shutdown", timeout)
         self.state = LifespanCycleState.STOPPED
 
+    async def abandon(self, timeout: float = 1.0) -> None:
+        """Cancel the app's lifespan task if it is still running (after a failed or timed-out
+        startup the app may still wait on `receive()`), so that closing the loop leaves no task."""
+        task = self._task
+        if task is None or task.done():
+            return
+        task.cancel()
+        await asyncio.wait({task}, timeout=timeout)
+        if not task.done():
+            logger.warning("The app's lifespan ignored cancellation when the container stopped")
+
     async def _exchange(self, message: Message, phase: str, timeout: float) -> None:
         assert self._task is not None
         self._answered.clear()
