@@ -109,8 +109,8 @@ class Adapter:
         if source is None:
             logger.error(
                 "Answered 400 to an event from no supported source (a %s with keys %s): asgiway serves "
-                "API Gateway REST (payload 1.0), HTTP API (payload 2.0), Lambda Function URL, ALB and "
-                "API Gateway WebSocket APIs",
+                "API Gateway REST (payload 1.0), HTTP API (payload 2.0), Lambda Function URL, ALB, "
+                "Lambda@Edge viewer and origin requests, and API Gateway WebSocket APIs",
                 type(event).__name__,
                 sorted(map(str, event))[:10] if isinstance(event, dict) else "none",
             )
@@ -118,6 +118,9 @@ class Adapter:
             proxy = ProxyResponse.from_response(BAD_REQUEST, self.config)
             return {**proxy.fields(), "headers": proxy.joined_headers()}
         try:
+            refusal = source.refusal()
+            if refusal is not None:
+                return source(refusal)
             scope, body = source.scope, source.body
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             # The event is untrusted input: a field its source always sends is missing or mistyped.

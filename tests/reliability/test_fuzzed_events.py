@@ -1,11 +1,11 @@
 """Fuzzed events: whatever Lambda hands the handler, it answers and never raises.
 
 Hypothesis starts from the event fixtures in tests/fixtures/events (REST API and HTTP API payload
-1.0, payload 2.0, Function URL, ALB with and without multi-value headers, WebSocket CONNECT, MESSAGE
-and DISCONNECT), plus a CONNECT the app refuses, and breaks them: keys removed anywhere, values
-replaced by any JSON, 200 KB strings, bodies marked base64 that are not, unknown event types; and it
-sends things that are no event at all. 5,000 examples in all (see EXAMPLES), and each test checks
-that Hypothesis really ran its share.
+1.0, payload 2.0, Function URL, ALB with and without multi-value headers, Lambda@Edge viewer and
+origin requests, WebSocket CONNECT, MESSAGE and DISCONNECT), plus a CONNECT the app refuses, and
+breaks them: keys removed anywhere, values replaced by any JSON, 200 KB strings, bodies marked base64
+that are not, unknown event types; and it sends things that are no event at all. 5,000 examples in
+all (see EXAMPLES), and each test checks that Hypothesis really ran its share.
 
 What counts as a valid answer depends on the event's source, and the oracle takes that source from
 the fixture's entry in tests/fixtures/events/INDEX.json, never from the adapter. The rule for what
@@ -114,11 +114,18 @@ SEEDS = [
 def identifying_facts(event: dict[str, Any]) -> tuple[object, ...]:
     """What tells the sources apart on the pages the index cites, for the oracle's rule above.
 
-    Every source's events have a `requestContext` object. A WebSocket API's carries `eventType`
-    CONNECT, MESSAGE or DISCONNECT; an ALB's an `elb` object; payload 2.0's (HTTP API, Function URL)
-    an `http` object, with `version` "2.0" beside it; payload 1.0 has `httpMethod` (as ALB does),
-    and an HTTP API's 1.0 events `version` "1.0" where a REST API's have none.
+    Every source's events but CloudFront's have a `requestContext` object. A WebSocket API's carries
+    `eventType` CONNECT, MESSAGE or DISCONNECT; an ALB's an `elb` object; payload 2.0's (HTTP API,
+    Function URL) an `http` object, with `version` "2.0" beside it; payload 1.0 has `httpMethod` (as
+    ALB does), and an HTTP API's 1.0 events `version` "1.0" where a REST API's have none. A
+    Lambda@Edge event is a `Records` list whose first record has a `cf` object, whose `config` names
+    the trigger in `eventType`.
     """
+    records = event.get("Records")
+    first = records[0] if isinstance(records, list) and records else None
+    cf = first.get("cf") if isinstance(first, dict) else None
+    config = cf.get("config") if isinstance(cf, dict) else None
+    trigger = config.get("eventType") if isinstance(config, dict) else None
     context = event.get("requestContext")
     if not isinstance(context, dict):
         context = None
@@ -130,6 +137,8 @@ def identifying_facts(event: dict[str, Any]) -> tuple[object, ...]:
         context is not None and isinstance(context.get("http"), dict),
         event.get("version"),
         "httpMethod" in event,
+        isinstance(cf, dict) and isinstance(config, dict),
+        trigger if isinstance(trigger, str) else None,
     )
 
 
@@ -194,7 +203,33 @@ def _is_text_map(value: Any) -> bool:
     )
 
 
+def assert_cloudfront_accepts(reply: Any) -> None:
+    """A response generated for CloudFront: `status` a string of digits, headers as lists of
+    `{key, value}`, `body` with its `bodyEncoding`."""
+    assert isinstance(reply, dict), reply
+    assert isinstance(reply.get("status"), str), reply
+    assert reply["status"].isdigit(), reply
+    assert 100 <= int(reply["status"]) <= 599, reply
+    assert isinstance(reply.get("statusDescription", ""), str), reply
+    headers = reply.get("headers", {})
+    assert isinstance(headers, dict), reply
+    for entries in headers.values():
+        assert isinstance(entries, list), reply
+        assert all(_is_text_map(entry) and set(entry) == {"key", "value"} for entry in entries), reply
+    assert isinstance(reply.get("body", ""), str), reply
+    assert reply.get("bodyEncoding", "text") in ("text", "base64"), reply
+
+
 def assert_any_source_accepts(reply: Any) -> None:
+    """What one of the sources accepts: the proxy shape API Gateway (REST, HTTP and WebSocket
+    APIs), Function URLs and ALB share, or CloudFront's."""
+    if isinstance(reply, dict) and "status" in reply and "statusCode" not in reply:
+        assert_cloudfront_accepts(reply)
+        return
+    assert_proxy_shape(reply)
+
+
+def assert_proxy_shape(reply: Any) -> None:
     """What API Gateway (REST, HTTP and WebSocket APIs), a Function URL and an ALB all accept."""
     assert isinstance(reply, dict), reply
     assert isinstance(reply.get("statusCode"), int), reply
@@ -214,6 +249,9 @@ def assert_proxy_response(reply: Any) -> None:
 
 def assert_valid_response(source: Source | None, reply: Any) -> None:
     """A return value the service behind `source` accepts; with the source undetermined, any does."""
+    if source == "lambda_edge":
+        assert_cloudfront_accepts(reply)
+        return
     assert_any_source_accepts(reply)
     if source is None or source == "websocket":
         return
@@ -265,9 +303,10 @@ def test_broken_events_get_a_valid_answer_and_a_refused_connect_leaves_no_record
     assert refused_connects > 0
 
 
-#: Top-level keys shorter than "requestContext", which every event of every source carries (see
-#: the pages the index cites), and than asgiway's own "asgiway.deliver": so no source sends these.
-NOT_EVENT_KEYS = st.text(max_size=len("requestContext") - 1)
+#: Top-level keys shorter than "requestContext", which every event of every source but CloudFront
+#: carries (see the pages the index cites), and than asgiway's own "asgiway.deliver", and never
+#: CloudFront's "Records": so no source sends these.
+NOT_EVENT_KEYS = st.text(max_size=len("requestContext") - 1).filter(lambda key: key != "Records")
 
 
 def test_anything_else_gets_a_400_never_an_exception(served: tuple[Adapter, Backend]) -> None:
@@ -280,8 +319,8 @@ def test_anything_else_gets_a_400_never_an_exception(served: tuple[Adapter, Back
         nonlocal ran
         ran += 1
         reply = handler(event, LambdaContextStub())
-        # From no source, the 400 is shaped to be what every HTTP source accepts.
-        assert_any_source_accepts(reply)
+        # From no source, the 400 is shaped to be what every proxy source accepts.
+        assert_proxy_shape(reply)
         assert_proxy_response(reply)
         assert reply["statusCode"] == 400, reply
 

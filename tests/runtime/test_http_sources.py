@@ -16,6 +16,7 @@ from asgiway.sources import (
     APIGatewayV1,
     APIGatewayV2,
     HTTPSource,
+    LambdaEdge,
     infer_http_source,
 )
 from asgiway.types import AdapterConfig
@@ -36,6 +37,7 @@ SOURCE_CLASSES: dict[str, type[HTTPSource]] = {
     "api_gateway_v2": APIGatewayV2,
     "function_url": APIGatewayV2,
     "alb": ALB,
+    "lambda_edge": LambdaEdge,
 }
 #: Every HTTP event fixture and the source its index entry declares, the oracle for inference.
 HTTP_EVENTS = {
@@ -43,6 +45,8 @@ HTTP_EVENTS = {
     for name, fixture in event_index().items()
     if fixture.source != "websocket"
 }
+#: Those of proxy integrations (API Gateway, Function URL, ALB): a top-level `body` and `isBase64Encoded`.
+PROXY_EVENTS = [name for name, source in HTTP_EVENTS.items() if source is not LambdaEdge]
 WEBSOCKET_EVENTS = [name for name, fixture in event_index().items() if fixture.source == "websocket"]
 ASGI = {"version": "3.0", "spec_version": "2.3"}
 CONTEXT = SimpleNamespace(aws_request_id="request-1", get_remaining_time_in_millis=lambda: 30_000)
@@ -268,8 +272,8 @@ def test_each_http_event_is_claimed_by_exactly_its_source(
     assert claims == [expected]
 
 
-def test_sources_are_tried_alb_then_payload_2_then_payload_1() -> None:
-    assert (ALB, APIGatewayV2, APIGatewayV1) == HTTP_SOURCES
+def test_sources_are_tried_alb_then_payload_2_then_payload_1_then_cloudfront() -> None:
+    assert (ALB, APIGatewayV2, APIGatewayV1, LambdaEdge) == HTTP_SOURCES
 
 
 @pytest.mark.parametrize("name", WEBSOCKET_EVENTS)
@@ -504,7 +508,7 @@ def test_scheme_and_server_port_follow_x_forwarded_proto(aws_event: LoadEvent) -
 # --- bodies -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", HTTP_EVENTS)
+@pytest.mark.parametrize("name", PROXY_EVENTS)
 def test_base64_body_is_decoded(aws_event: LoadEvent, name: str) -> None:
     event = aws_event(name)
     event["body"] = base64.b64encode(b"\x00\xffbinary\x89PNG").decode()
@@ -513,7 +517,7 @@ def test_base64_body_is_decoded(aws_event: LoadEvent, name: str) -> None:
     assert source_for(event).body == b"\x00\xffbinary\x89PNG"
 
 
-@pytest.mark.parametrize("name", HTTP_EVENTS)
+@pytest.mark.parametrize("name", PROXY_EVENTS)
 def test_text_body_is_utf8_encoded(aws_event: LoadEvent, name: str) -> None:
     event = aws_event(name)
     event["body"] = "héllo ✓"
@@ -522,7 +526,7 @@ def test_text_body_is_utf8_encoded(aws_event: LoadEvent, name: str) -> None:
     assert source_for(event).body == "héllo ✓".encode()
 
 
-@pytest.mark.parametrize("name", HTTP_EVENTS)
+@pytest.mark.parametrize("name", PROXY_EVENTS)
 @pytest.mark.parametrize("body", [None, "", "absent"])
 def test_missing_body_is_empty(aws_event: LoadEvent, name: str, body: str | None) -> None:
     event = aws_event(name)

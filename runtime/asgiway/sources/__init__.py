@@ -10,10 +10,11 @@ from asgiway.sources.alb import ALB
 from asgiway.sources.api_gateway_v1 import APIGatewayV1
 from asgiway.sources.api_gateway_v2 import APIGatewayV2
 from asgiway.sources.base import HTTPSource
+from asgiway.sources.lambda_edge import LambdaEdge
 from asgiway.types import AdapterConfig, LambdaContext, LambdaEvent
 
 #: The HTTP event sources in the order the adapter tries them: the most specific test first.
-HTTP_SOURCES: tuple[type[HTTPSource], ...] = (ALB, APIGatewayV2, APIGatewayV1)
+HTTP_SOURCES: tuple[type[HTTPSource], ...] = (ALB, APIGatewayV2, APIGatewayV1, LambdaEdge)
 
 #: The scope key that tells the app which API Gateway event this session serves:
 #: "connect" for the real handshake, "message" or "disconnect" where the handshake is a replay.
@@ -30,6 +31,7 @@ __all__ = [
     "APIGatewayV1",
     "APIGatewayV2",
     "HTTPSource",
+    "LambdaEdge",
     "infer_http_source",
     "is_websocket_event",
 ]

@@ -44,6 +44,11 @@ class HTTPSource(ABC):
     def body(self) -> bytes:
         """The request body, base64-decoded when the event says it is encoded."""
 
+    def refusal(self) -> HTTPResponse | None:
+        """An answer the source gives without running the app (a request it cannot pass on whole),
+        or None to run the app."""
+        return None
+
     @abstractmethod
     def __call__(self, response: HTTPResponse) -> LambdaResponse:
         """The Lambda return value this source expects for the app's response."""

@@ -166,14 +166,16 @@ def http_scope(
     headers: Headers,
     client_host: str | None,
     domain_name: str | None = None,
+    scheme: str | None = None,
 ) -> Scope:
     """The ASGI 3 `http` scope every HTTP source builds the same way from its event's parts.
 
-    The scheme comes from `x-forwarded-proto`, which API Gateway and ALB set (https when absent).
+    The scheme is `scheme` when the source knows it, else `x-forwarded-proto`, which API Gateway
+    and ALB set (https when absent).
     `domain_name` (the API's, from `requestContext`) names the server when there is no Host header.
     `state` is left out: the adapter adds the lifespan state.
     """
-    scheme = header_value(headers, b"x-forwarded-proto") or "https"
+    scheme = scheme or header_value(headers, b"x-forwarded-proto") or "https"
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
