@@ -65,7 +65,7 @@ class Adapter:
         api_gateway_endpoint_url: str | None = None,
         text_mime_types: Iterable[str] | None = None,
         exclude_headers: Iterable[str] = (),
-        two_way_replies: bool = False,
+        two_way_replies: bool | Iterable[str] = False,
         api_gateway_timeout: float = DEFAULT_API_GATEWAY_TIMEOUT,
     ) -> None:
         if lifespan not in ("auto", "on", "off"):
@@ -84,7 +84,7 @@ class Adapter:
             exclude_headers=frozenset(name.lower() for name in exclude_headers),
             websocket_path=websocket_path,
             api_gateway_endpoint_url=api_gateway_endpoint_url,
-            two_way_replies=two_way_replies,
+            two_way_routes=two_way_routes(two_way_replies),
         )
         self.backend: Backend | None = None
         if dsn:
@@ -208,6 +208,32 @@ class Adapter:
         else:
             seconds = remaining
         return max(0.1, seconds - REPLY_MARGIN_SECONDS)
+
+
+def two_way_routes(two_way_replies: bool | Iterable[str]) -> frozenset[str]:
+    """The route keys whose replies go back in the Lambda response, from the `two_way_replies` option.
+
+    Only a route with a route response passes a Lambda response's body to the client; API
+    Gateway drops it on any other route, so `True` means `$default`, the route that usually has
+    one, and other routes are named.
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-websocket-api-route-response.html
+    """
+    if isinstance(two_way_replies, bool):
+        return frozenset({"$default"}) if two_way_replies else frozenset()
+    if isinstance(two_way_replies, str):
+        raise ConfigurationError(
+            f"two_way_replies takes True or a collection of route keys, e.g. [{two_way_replies!r}], "
+            f"not the string {two_way_replies!r}"
+        )
+    routes = frozenset(two_way_replies)
+    malformed = sorted(
+        repr(key) for key in routes if not isinstance(key, str) or not key or key != key.strip()
+    )
+    if malformed:
+        raise ConfigurationError(
+            f"two_way_replies route keys must be non-empty strings, not {', '.join(malformed)}"
+        )
+    return routes
 
 
 def _remaining_seconds(context: LambdaContext | None) -> float | None:

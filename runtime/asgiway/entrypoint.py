@@ -9,9 +9,12 @@ Point Lambda's handler setting at `asgiway.entrypoint.handler` and set:
 | `ASGIWAY_WEBSOCKET_PATH`        | where the app mounts its WebSocket route     | `/`      |
 | `ASGIWAY_LIFESPAN`              | `auto`, `on` or `off`                        | `auto`   |
 | `ASGIWAY_API_GATEWAY_BASE_PATH` | a base path to strip from HTTP paths         | `/`      |
-| `ASGIWAY_TWO_WAY_REPLIES`       | `true` when `$default` has a route response  | `false`  |
+| `ASGIWAY_TWO_WAY_REPLIES`       | routes with a route response: `true`, or keys | `false`  |
 | `ASGIWAY_API_GATEWAY_TIMEOUT`   | API Gateway's integration timeout, seconds   | `29`     |
 | `DSN_PASSWORD_SECRET_ARN`       | a Secrets Manager secret with DSN_URL's password | none |
+
+`ASGIWAY_TWO_WAY_REPLIES` is `true` for `$default` alone, or the route keys that have a route
+response separated by commas (`$default,sendmessage`).
 
 The Adapter is built once, when Lambda first reads `handler` during the container's init.
 """
@@ -49,7 +52,7 @@ def adapter_from_environment(environ: Mapping[str, str] = os.environ) -> Adapter
         websocket_path=environ.get("ASGIWAY_WEBSOCKET_PATH", "/"),
         lifespan=cast(LifespanMode, environ.get("ASGIWAY_LIFESPAN", "auto")),
         api_gateway_base_path=environ.get("ASGIWAY_API_GATEWAY_BASE_PATH", "/"),
-        two_way_replies=_flag(environ, "ASGIWAY_TWO_WAY_REPLIES"),
+        two_way_replies=_two_way_replies(environ.get("ASGIWAY_TWO_WAY_REPLIES", "false")),
         api_gateway_timeout=_seconds(environ, "ASGIWAY_API_GATEWAY_TIMEOUT", DEFAULT_API_GATEWAY_TIMEOUT),
     )
 
@@ -64,11 +67,17 @@ def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigurationError(f"{name} must be a number of seconds, got {value!r}") from None
 
 
-def _flag(environ: Mapping[str, str], name: str) -> bool:
-    value = environ.get(name, "false").strip().lower()
-    if value not in ("true", "false", "1", "0"):
-        raise ConfigurationError(f"{name} must be true or false, got {value!r}")
-    return value in ("true", "1")
+def _two_way_replies(value: str) -> bool | list[str]:
+    """`true`/`1` ($default), `false`/`0`/empty (none), or comma-separated route keys."""
+    if value.strip().lower() in ("true", "1", "false", "0", ""):
+        return value.strip().lower() in ("true", "1")
+    keys = [key.strip() for key in value.split(",")]
+    if not all(key and not any(char.isspace() for char in key) for key in keys):
+        raise ConfigurationError(
+            "ASGIWAY_TWO_WAY_REPLIES must be true, false, or route keys separated by commas "
+            f"(e.g. $default,sendmessage), got {value!r}"
+        )
+    return keys
 
 
 def __getattr__(name: str) -> Any:

@@ -189,13 +189,14 @@ class WebSocketLifecycle:
             if not gone and not await asyncio.to_thread(connections.post, event.connection_id, data):
                 gone = True
 
-        # With two-way replies, the latest frame is held back: if it is text and the last one, it
-        # goes back as the route response instead of a POST.
+        # On a route with a route response (two-way replies), the latest frame is held back: if it
+        # is text and the last one, it goes back as the route response instead of a POST.
         held: list[str | bytes] = []
+        two_way = event.route_key in self.config.two_way_routes
 
         async def post(data: str | bytes) -> None:
             check_message_size(data)  # refused in the app at once, even a frame held back as the reply
-            if not self.config.two_way_replies:
+            if not two_way:
                 await send_now(data)
                 return
             if held:

@@ -48,7 +48,8 @@ class AdapterConfig(NamedTuple):
     exclude_headers: frozenset[str] = frozenset()
     websocket_path: str = "/"
     api_gateway_endpoint_url: str | None = None
-    two_way_replies: bool = False
+    #: The WebSocket route keys that have a route response: a reply can go back in the Lambda response.
+    two_way_routes: frozenset[str] = frozenset()
 
 
 class HTTPResponse(NamedTuple):

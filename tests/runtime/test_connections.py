@@ -230,6 +230,45 @@ def test_two_way_replies_answer_with_the_last_text_frame(
     assert connections_api.sent("t=") == [b"ack"]  # order kept: the earlier frame was posted first
 
 
+def test_two_way_replies_apply_only_to_routes_with_a_route_response(
+    dsn: str, connections_api: ConnectionsApiDouble
+) -> None:
+    """API Gateway passes a Lambda response's body on only for a route with a route response,
+    and drops it on any other: `True` means `$default`, other routes post."""
+    handler = serve(echo_twice(), dsn, connections_api, two_way_replies=True)
+    handler(connect_event("t="), LambdaContextStub())
+    assert handler(message_event("t=", "who", route_key="whoami"), LambdaContextStub()) == {"statusCode": 200}
+    assert connections_api.sent("t=") == [b"ack", b"WHO"]
+    assert handler(message_event("t=", "hi"), LambdaContextStub()) == {"statusCode": 200, "body": "HI"}
+
+
+def test_two_way_replies_name_the_routes_that_have_a_route_response(
+    dsn: str, connections_api: ConnectionsApiDouble
+) -> None:
+    handler = serve(echo_twice(), dsn, connections_api, two_way_replies=["whoami"])
+    handler(connect_event("t="), LambdaContextStub())
+    assert handler(message_event("t=", "who", route_key="whoami"), LambdaContextStub()) == {
+        "statusCode": 200,
+        "body": "WHO",
+    }
+    assert handler(message_event("t=", "hi"), LambdaContextStub()) == {"statusCode": 200}
+    assert connections_api.sent("t=") == [b"ack", b"ack", b"HI"]
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("$default", "not the string '\\$default'"),
+        (["$default", ""], "route keys must be non-empty strings"),
+        ([" padded "], "route keys must be non-empty strings"),
+        ([7], "route keys must be non-empty strings"),
+    ],
+)
+def test_two_way_replies_take_true_or_route_keys(dsn: str, option: Any, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        Adapter(echo_twice(), dsn=dsn, two_way_replies=option)
+
+
 def test_two_way_replies_post_a_binary_last_frame(dsn: str, connections_api: ConnectionsApiDouble) -> None:
     handler = serve(echo_twice(b"\x00"), dsn, connections_api, two_way_replies=True)
     handler(connect_event("t="), LambdaContextStub())

@@ -67,11 +67,22 @@ def test_api_gateways_timeout_comes_from_its_variable() -> None:
 
 
 def test_two_way_replies_are_switched_on_by_their_variable(tmp_path: Path) -> None:
-    environ = {"ASGIWAY_APP": "examples.chat.app:app", "ASGIWAY_LIFESPAN": "off"}
-    assert not adapter_from_environment(environ).config.two_way_replies
-    assert adapter_from_environment({**environ, "ASGIWAY_TWO_WAY_REPLIES": "true"}).config.two_way_replies
-    with pytest.raises(ConfigurationError, match="ASGIWAY_TWO_WAY_REPLIES"):
-        adapter_from_environment({**environ, "ASGIWAY_TWO_WAY_REPLIES": "yes please"})
+    environ = {"ASGIWAY_APP": "examples.chat.app:app", "DSN_URL": f"sqlite://{tmp_path / 'c.db'}"}
+    assert adapter_from_environment(environ).config.two_way_routes == frozenset()
+    for value, routes in (
+        ("true", {"$default"}),
+        ("1", {"$default"}),
+        ("false", set()),
+        ("$default,sendmessage", {"$default", "sendmessage"}),
+        (" whoami ", {"whoami"}),
+    ):
+        adapter = adapter_from_environment({**environ, "ASGIWAY_TWO_WAY_REPLIES": value})
+        assert adapter.config.two_way_routes == routes, value
+    for bad in ("yes please", "$default,,x"):
+        with pytest.raises(
+            ConfigurationError, match="ASGIWAY_TWO_WAY_REPLIES must be true, false, or route keys"
+        ):
+            adapter_from_environment({**environ, "ASGIWAY_TWO_WAY_REPLIES": bad})
 
 
 @pytest.mark.parametrize("stored", ['{"username": "postgres", "password": "p@ss:w/rd"}', "p@ss:w/rd"])

@@ -49,6 +49,8 @@ class WebSocketEvent:
     domain_name: str
     stage: str
     api_id: str
+    #: `requestContext.routeKey`: "$connect", "$default", "$disconnect" or a custom route's key.
+    route_key: str
     event: LambdaEvent
 
     @classmethod
@@ -71,6 +73,7 @@ class WebSocketEvent:
             domain_name=_text(context, "domainName"),
             stage=_text(context, "stage"),
             api_id=str(context.get("apiId") or ""),
+            route_key=str(context.get("routeKey") or ""),
             event=event,
         )
 
