@@ -157,6 +157,8 @@ class WebSocketLifecycle:
         if cycle.state is not WebSocketCycleState.CONNECTED:
             if cycle.state is WebSocketCycleState.CONNECTING:
                 logger.warning("The app neither accepted nor closed CONNECT of %s", event.connection_id)
+            elif not cycle.handshake_read:
+                self._warn_if_no_route(event, cycle.scope)
             return _reply(403, "Forbidden")
         own_state = persistable(state, self.lifespan_state, event.connection_id) or {}
         self.backend.save(ConnectionRecord(event.connection_id, stored_scope, own_state))
@@ -169,6 +171,22 @@ class WebSocketLifecycle:
         if cycle.accept_subprotocol:
             headers["Sec-WebSocket-Protocol"] = cycle.accept_subprotocol
         return _reply(200, headers=headers)
+
+    def _warn_if_no_route(self, event: WebSocketEvent, scope: Scope) -> None:
+        """A handshake closed unread is what a router does when no route matches; an app that
+        refuses on purpose before reading (an auth check) has a route that matches."""
+        from asgiway.app_routes import describe_routes, routes_match
+
+        if routes_match(self.app, scope):
+            return
+        logger.warning(
+            "The app closed the handshake of %s without reading it, as a router does when no route "
+            "matches: every WebSocket event reaches websocket_path %r, and %s. Set websocket_path= "
+            "(ASGIWAY_WEBSOCKET_PATH, asgiway dev --websocket-path) to the route's path",
+            event.connection_id,
+            self.config.websocket_path,
+            describe_routes(self.app),
+        )
 
     async def _message(
         self,

@@ -58,6 +58,23 @@ def test_a_handler_that_cannot_be_imported_stops_the_command_at_once() -> None:
     assert "cannot load tests.e2e.missing:app" in finished.stderr
 
 
+def test_a_websocket_route_with_parameters_stops_the_command_with_the_routes_and_the_option() -> None:
+    """No path can be guessed for /items/{item_id}/ws: serving "/" would refuse every handshake."""
+    finished = asgiway("dev", "tests.e2e.routing_apps:items", "--port", "0")
+    assert finished.returncode == 1
+    assert "the app's WebSocket routes are /items/{item_id}/ws" in finished.stderr
+    assert "--websocket-path /items/42/ws" in finished.stderr
+    assert "Traceback" not in finished.stderr, "a setting to fix is one line"
+
+
+def test_the_same_app_serves_once_the_path_is_given() -> None:
+    with (
+        DevServer("tests.e2e.routing_apps:items", "--websocket-path", "/items/42/ws") as server,
+        connect(server.websocket_url) as client,
+    ):
+        assert client.recv(timeout=10) == "watching 42"
+
+
 #: The variable `tests.e2e.import_failures` reads its plan from (named here: importing that module
 #: would carry out a plan).
 PLAN_VARIABLE = "ASGIWAY_TEST_IMPORT_PLAN"

@@ -7,15 +7,17 @@ from typing import Any
 
 import pytest
 from starlette.applications import Starlette
-from starlette.routing import Route, WebSocketRoute
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from asgiway import Adapter
+from asgiway.exceptions import ConfigurationError
 from asgiway.local.events import canonical_header_name, new_id
 from asgiway.local.http_api import response_from
 from asgiway.local.instances import Invocation
 from asgiway.local.lambda_api import names_function
-from asgiway.local.loader import is_asgi_app, websocket_path_of
+from asgiway.local.loader import default_websocket_path, is_asgi_app
 from asgiway.local.websocket_session import closed_with, handshake_answer, internal_error_frame
 
 
@@ -44,15 +46,34 @@ def test_asgi_apps_are_told_from_lambda_handlers() -> None:
     [
         ([WebSocketRoute("/ws", endpoint)], "/ws"),
         ([Route("/", lambda_handler), WebSocketRoute("/live", endpoint)], "/live"),
-        ([WebSocketRoute("/a", endpoint), WebSocketRoute("/b", endpoint)], None),
-        ([WebSocketRoute("/rooms/{room}", endpoint)], None),
-        ([], None),
+        ([Mount("/api", routes=[WebSocketRoute("/ws", endpoint)])], "/api/ws"),
+        ([Route("/", lambda_handler)], "/"),
+        ([], "/"),
     ],
 )
-def test_the_websocket_path_is_found_only_when_there_is_one_answer(
-    routes: list[Any], path: str | None
-) -> None:
-    assert websocket_path_of(Starlette(routes=routes)) == path
+def test_the_websocket_path_is_the_only_websocket_route(routes: list[Any], path: str) -> None:
+    assert default_websocket_path(Starlette(routes=routes)) == path
+    # Behind middleware, as `app.add_middleware` or a wrapper class leaves it.
+    assert default_websocket_path(CORSMiddleware(Starlette(routes=routes), allow_origins=["*"])) == path
+
+
+def test_a_plain_asgi_app_gets_the_root_path() -> None:
+    assert default_websocket_path(raw_asgi) == "/"
+
+
+@pytest.mark.parametrize(
+    ("routes", "listed"),
+    [
+        ([WebSocketRoute("/a", endpoint), WebSocketRoute("/b", endpoint)], "/a, /b"),
+        ([WebSocketRoute("/items/{item_id}/ws", endpoint)], "/items/{item_id}/ws"),
+    ],
+)
+def test_no_path_is_guessed_where_there_is_no_one_answer(routes: list[Any], listed: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        default_websocket_path(Starlette(routes=routes))
+    message = str(raised.value)
+    assert f"the app's WebSocket routes are {listed}" in message
+    assert "--websocket-path" in message
 
 
 def test_ids_take_api_gateways_16_character_form() -> None:

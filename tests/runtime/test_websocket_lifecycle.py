@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
+from fastapi import FastAPI, WebSocketException, status
+from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Mount, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from asgiway import Adapter
 from asgiway.backends import from_dsn
@@ -232,3 +238,77 @@ def test_a_second_container_continues_the_connection(
     first(connect_event(CONNECTION), LambdaContextStub())
     assert second(message_event(CONNECTION, "moved"), LambdaContextStub()) == {"statusCode": 200}
     assert len(connections_api.sent(CONNECTION)) == 1
+
+
+def chat_at(path: str) -> Starlette:
+    async def chat(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.receive_text()
+
+    return Starlette(routes=[WebSocketRoute(path, chat)])
+
+
+def test_a_websocket_path_matching_no_route_is_a_warning_naming_both(
+    dsn: str, connections_api: ConnectionsApiDouble, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The app's route is /ws, the Adapter left at "/": Starlette's router closes the handshake
+    unread, so every CONNECT is a 403, and the log says why."""
+    handler = Adapter(chat_at("/ws"), dsn=dsn, api_gateway_endpoint_url=connections_api.endpoint_url)
+    with caplog.at_level(logging.WARNING, logger="asgiway"):
+        assert handler(connect_event(CONNECTION), LambdaContextStub()) == {
+            "statusCode": 403,
+            "body": "Forbidden",
+        }
+    (warning,) = caplog.records
+    assert warning.levelno == logging.WARNING
+    assert "every WebSocket event reaches websocket_path '/'" in warning.getMessage()
+    assert "the app's WebSocket routes are /ws" in warning.getMessage()
+
+
+def test_a_route_behind_a_mount_and_middleware_is_named(
+    dsn: str, connections_api: ConnectionsApiDouble, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = CORSMiddleware(Starlette(routes=[Mount("/api", app=chat_at("/live"))]), allow_origins=["*"])
+    handler = Adapter(
+        app, dsn=dsn, websocket_path="/live", api_gateway_endpoint_url=connections_api.endpoint_url
+    )
+    with caplog.at_level(logging.WARNING, logger="asgiway"):
+        assert handler(connect_event(CONNECTION), LambdaContextStub())["statusCode"] == 403
+    assert "the app's WebSocket routes are /api/live" in caplog.text
+    right = Adapter(
+        app, dsn=dsn, websocket_path="/api/live", api_gateway_endpoint_url=connections_api.endpoint_url
+    )
+    assert right(connect_event(CONNECTION), LambdaContextStub()) == {"statusCode": 200}
+
+
+def test_a_refusal_on_purpose_before_reading_is_no_routing_warning(
+    dsn: str, connections_api: ConnectionsApiDouble, caplog: pytest.LogCaptureFixture
+) -> None:
+    """FastAPI's documented token check raises WebSocketException before accepting: its route
+    matched, so nothing suggests a wrong websocket_path."""
+    app = FastAPI()
+
+    @app.websocket("/ws")
+    async def endpoint(websocket: WebSocket, token: str | None = None) -> None:
+        if token is None:
+            raise WebSocketException(code=status.WS_1008_POLICY_VIOLATION)
+        await websocket.accept()
+
+    handler = adapter_for(app, dsn, connections_api)
+    with caplog.at_level(logging.WARNING, logger="asgiway"):
+        assert handler(connect_event(CONNECTION), LambdaContextStub())["statusCode"] == 403
+    assert caplog.records == []
+
+
+def test_a_plain_asgi_app_closing_unread_is_warned_about_without_routes(
+    dsn: str, connections_api: ConnectionsApiDouble, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "websocket.close"})
+
+    handler = Adapter(
+        app, dsn=dsn, websocket_path="/ws", api_gateway_endpoint_url=connections_api.endpoint_url
+    )
+    with caplog.at_level(logging.WARNING, logger="asgiway"):
+        assert handler(connect_event(CONNECTION), LambdaContextStub())["statusCode"] == 403
+    assert "websocket_path '/ws', and the app's routes cannot be read" in caplog.text

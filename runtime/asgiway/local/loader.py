@@ -1,7 +1,9 @@
 """Turn "module:attribute" into a Lambda handler: an Adapter or handler as deployed, or an ASGI app.
 
 An ASGI app is wrapped in an Adapter, as `asgiway.entrypoint` does on Lambda. Its WebSocket path,
-when not given, is found from the app's routes where there is exactly one WebSocket route.
+when not given, is its only WebSocket route, or "/" for an app whose routes cannot be read or that
+has none; with several routes, or one with path parameters, there is no path to guess, and loading
+stops with an error that lists them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from asgiway.adapter import Adapter
+from asgiway.app_routes import describe_routes, websocket_route_paths
 from asgiway.exceptions import ConfigurationError
 from asgiway.importer import import_from_string
 
@@ -33,14 +36,18 @@ def is_asgi_app(candidate: Any) -> bool:
     return inspect.iscoroutinefunction(call)
 
 
-def websocket_path_of(app: Any) -> str | None:
-    """The path of the app's only WebSocket route (Starlette, FastAPI), if it has exactly one."""
-    try:
-        from starlette.routing import WebSocketRoute
-    except ImportError:
-        return None
-    paths = [route.path for route in getattr(app, "routes", ()) if isinstance(route, WebSocketRoute)]
-    return paths[0] if len(paths) == 1 and "{" not in paths[0] else None
+def default_websocket_path(app: Any) -> str:
+    """The path every WebSocket event gets when none is given (see the module docstring)."""
+    paths = websocket_route_paths(app)
+    if not paths:
+        return "/"
+    if len(paths) == 1 and "{" not in paths[0]:
+        return paths[0]
+    raise ConfigurationError(
+        f"{describe_routes(app)}; API Gateway's WebSocket events carry no path, so name the one they "
+        "reach with --websocket-path (a route with parameters needs their values, e.g. "
+        "--websocket-path /items/42/ws)"
+    )
 
 
 def load_handler(target: str, options: AppOptions) -> tuple[Handler, str]:
@@ -50,6 +57,6 @@ def load_handler(target: str, options: AppOptions) -> tuple[Handler, str]:
         return found, f"{target} (a Lambda handler, served as deployed)"
     if not is_asgi_app(found):
         raise ConfigurationError(f"{target!r} names a {type(found).__name__}, not an ASGI app or a handler")
-    path = options.websocket_path or websocket_path_of(found) or "/"
+    path = options.websocket_path or default_websocket_path(found)
     adapter = Adapter(found, dsn=options.dsn, websocket_path=path, two_way_replies=options.two_way_replies)
     return adapter, f"{target} (an ASGI app in an Adapter, WebSocket route {path})"

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+from asgiway.exceptions import ConfigurationError
 from asgiway.local.context import LocalContext
 from asgiway.local.loader import AppOptions, Handler, load_handler
 
@@ -73,7 +74,8 @@ def serve(connection: Connection, spec: FunctionSpec) -> None:
     try:
         handler, description = load_handler(spec.target, spec.app_options)
     except BaseException as exc:
-        traceback.print_exc()
+        if not isinstance(exc, ConfigurationError):  # a setting to fix: its one line says it all
+            traceback.print_exc()
         connection.send_bytes(json.dumps(["failed", error_payload(exc)]).encode())
         return
     connection.send_bytes(json.dumps(["ready", description]).encode())

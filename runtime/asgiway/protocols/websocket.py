@@ -80,6 +80,9 @@ class WebSocketCycle:
         self.denial: Denial | None = None
         self.end: SessionEnd | None = None
         self.error: BaseException | None = None
+        #: Whether the app has taken `websocket.connect`: a router that matches no route closes
+        #: the handshake without reading it.
+        self.handshake_read = False
         self._inbox: deque[Message] = deque([{"type": "websocket.connect"}, *messages])
         self._deliver = deliver
         self._handshake_done = False
@@ -96,7 +99,9 @@ class WebSocketCycle:
         """The next message of this event; when none is left, wait until the session is ended."""
         if self._inbox:
             message = self._inbox.popleft()
-            if message["type"] != "websocket.connect":
+            if message["type"] == "websocket.connect":
+                self.handshake_read = True
+            else:
                 self._handshake_done = True
             return message
         self._waiting.set()
