@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -212,6 +213,40 @@ def test_sigterm_stops_cleanly_and_removes_the_temporary_store() -> None:
     folder = Path(store_line.split("sqlite://", 1)[1]).parent
     assert folder.name.startswith("asgiway-dev-")
     assert not folder.exists()
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_stopping_with_clients_connected_disconnects_them_through_the_app(
+    tmp_path: Path, how: signal.Signals
+) -> None:
+    """Every open connection's DISCONNECT reaches the app (1001 "Going away", as API Gateway going
+    away would send), the store is left empty, each instance's lifespan shuts down, no traceback."""
+    journal, store = tmp_path / "journal", tmp_path / "store.db"
+    server = DevServer(
+        "tests.e2e.shutdown_app:app",
+        "--dsn",
+        f"sqlite://{store}",
+        environment={"ASGIWAY_TEST_JOURNAL": str(journal)},
+    )
+    with (
+        server,
+        connect(f"{server.websocket_url}?name=ada") as ada,
+        connect(f"{server.websocket_url}?name=bob") as bob,
+    ):
+        assert ada.recv(timeout=10) == "hello ada"
+        assert bob.recv(timeout=10) == "hello bob"
+        assert server.stop(how) == 0
+    lines = journal.read_text().splitlines()
+    assert sorted(line for line in lines if line.startswith("left")) == [
+        "left ada 1001 Going away",
+        "left bob 1001 Going away",
+    ]
+    assert lines.count("startup") == lines.count("shutdown") >= 1
+    assert lines[-1] == "shutdown"
+    with sqlite3.connect(store) as db:
+        assert db.execute("SELECT count(*) FROM asgiway_connections").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM asgiway_rooms").fetchone() == (0,)
+    assert not any("Traceback" in line or "KeyError" in line for line in server.lines), server.lines
 
 
 def test_a_port_in_use_and_bad_settings_are_clear_errors() -> None:

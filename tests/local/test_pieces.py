@@ -158,6 +158,14 @@ def test_a_close_frame_without_status_and_a_dropped_socket_are_told_apart() -> N
     assert closed_with({"type": "websocket.disconnect", "code": 4001, "reason": "bye"}).reason == "bye"
 
 
+def test_the_emulator_stopping_is_reported_as_api_gateway_going_away() -> None:
+    """uvicorn closes its clients with 1012 and no reason when it stops."""
+    assert closed_with({"type": "websocket.disconnect", "code": 1012}) == closed_with(
+        {"type": "websocket.disconnect", "code": 1001, "reason": "Going away"}
+    )
+    assert closed_with({"type": "websocket.disconnect", "code": 1012}).code == 1001
+
+
 def test_the_error_frame_has_api_gateways_spacing() -> None:
     assert internal_error_frame("Ab=", "Cd=") == (
         b'{"message": "Internal server error", "connectionId":"Ab=", "requestId":"Cd="}'

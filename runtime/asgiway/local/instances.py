@@ -132,6 +132,15 @@ class Instance:
         self._process.join(5)
         self._connection.close()
 
+    async def shut_down(self, timeout_seconds: float) -> None:
+        """End the instance gracefully: closing its pipe tells it to run the app's lifespan
+        shutdown and exit; one that has not exited within `timeout_seconds` is killed."""
+        self._connection.close()
+        await asyncio.to_thread(self._process.join, timeout_seconds)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
+
     async def _receive(self) -> Any:
         """The instance's next reply, awaited without a thread: the pipe's fd wakes the event loop."""
         loop = asyncio.get_running_loop()
@@ -148,6 +157,10 @@ class Instance:
         finally:
             loop.remove_reader(descriptor)
         return json.loads(self._connection.recv_bytes())
+
+
+#: How long an instance may take over the app's lifespan shutdown when the emulator stops.
+SHUTDOWN_SECONDS = 10.0
 
 
 class InstancePool:
@@ -201,6 +214,15 @@ class InstancePool:
             instance.stop()
         self._idle.clear()
         self._busy.clear()
+
+    async def shut_down(self) -> None:
+        """Stop every instance gracefully (lifespan shutdown included), the busy ones killed."""
+        idle, busy = list(self._idle), list(self._busy)
+        self._idle.clear()
+        self._busy.clear()
+        for instance in busy:
+            instance.stop()
+        await asyncio.gather(*(instance.shut_down(SHUTDOWN_SECONDS) for instance in idle))
 
 
 def _since(started: float) -> float:

@@ -159,12 +159,13 @@ async def _serve(options: DevOptions, dsn: str) -> int:
     logging.getLogger("uvicorn.error").addFilter(_after_denial)
     _banner(log, options, description, environment)
     try:
+        # uvicorn's shutdown closes every client (1012), and waits for their DISCONNECTs to run.
         await server.serve(sockets=[sock])
     finally:
         try:
             await gateway.close()
         finally:
-            pool.close()
+            await pool.shut_down()
     return 0
 
 

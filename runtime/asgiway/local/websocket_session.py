@@ -70,15 +70,22 @@ def internal_error_frame(connection_id: str, request_id: str) -> bytes:
     ).encode()
 
 
+#: The code uvicorn closes its clients with when it stops (1012, service restart): the emulator is
+#: going away, which API Gateway reports as 1001.
+SERVER_STOPPING = 1012
+
+
 def closed_with(message: Message) -> _Closed:
     """The DISCONNECT's code and reason from the ASGI server's `websocket.disconnect`.
 
     A 1005 without a reason means no close frame arrived at all (the socket dropped): 1006.
     """
     code = int(message.get("code", 1005))
+    if code == SERVER_STOPPING:
+        return _Closed(*GOING_AWAY)
     if code == 1005 and "reason" not in message:
         return _Closed(1006, "")
-    return _Closed(code, message["reason"] or (NO_STATUS_REASON if code == 1005 else ""))
+    return _Closed(code, message.get("reason") or (NO_STATUS_REASON if code == 1005 else ""))
 
 
 class WebSocketSession:

@@ -83,6 +83,7 @@ def serve(connection: Connection, spec: FunctionSpec) -> None:
         try:
             request = json.loads(connection.recv_bytes())
         except EOFError:
+            _shut_down(handler)
             return
         context = LocalContext(
             timeout_seconds=spec.timeout_seconds,
@@ -93,3 +94,14 @@ def serve(connection: Connection, spec: FunctionSpec) -> None:
         )
         succeeded, outcome = invoke_once(handler, request["event"], context)
         connection.send_bytes(json.dumps(["ok" if succeeded else "error", outcome]).encode())
+
+
+def _shut_down(handler: Handler) -> None:
+    """The emulator is stopping: an Adapter runs the app's lifespan shutdown and closes its store,
+    as a Lambda execution environment's end would (its SIGTERM, where an extension asks for one)."""
+    close = getattr(handler, "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception:
+            traceback.print_exc()
