@@ -7,6 +7,7 @@ from asgiway.exceptions import (
     ConfigurationError,
     LifespanError,
     MalformedEventError,
+    SessionEndedError,
     TooManyRoomsError,
 )
 from asgiway.sources import EVENT_SCOPE_KEY
@@ -19,5 +20,6 @@ __all__ = [
     "ConfigurationError",
     "LifespanError",
     "MalformedEventError",
+    "SessionEndedError",
     "TooManyRoomsError",
 ]

@@ -26,3 +26,12 @@ class BackendError(AsgiwayError):
 
 class TooManyRoomsError(AsgiwayError):
     """A connection would join more rooms than `connections.MAX_ROOMS_PER_CONNECTION`."""
+
+
+class SessionEndedError(AsgiwayError, RuntimeError):
+    """A WebSocket (or its `receive`/`send`) was used after the event it belongs to had ended.
+
+    On Lambda every API Gateway event runs one ASGI session of its own, so a WebSocket object kept
+    from an earlier event (an in-memory list of connections, as in a `ConnectionManager`) can no
+    longer reach its client: `Connections` does, from any event.
+    """

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import NoReturn
 
+from asgiway.exceptions import SessionEndedError
 from asgiway.protocols.bounded import SessionEnd, run_bounded
 from asgiway.types import ASGIApp, Headers, Message, Scope
 
@@ -75,6 +76,10 @@ class WebSocketCycle:
         self.scope = scope
         self.state = WebSocketCycleState.CONNECTING
         self.replay = replay
+        #: Whether the app accepted the handshake in this session (it may have closed since).
+        self.accepted = False
+        #: The code of the app's `websocket.close`, when it sent one (1000 when it gave none).
+        self.close_code: int | None = None
         self.accept_subprotocol: str | None = None
         self.accept_headers: Headers = []
         self.denial: Denial | None = None
@@ -87,16 +92,21 @@ class WebSocketCycle:
         self._deliver = deliver
         self._handshake_done = False
         self._waiting = asyncio.Event()
+        self._over = False
 
     async def run(self, app: ASGIApp, timeout: float) -> SessionEnd:
         """Run the app until its session ends, all within `timeout` seconds; say why it ended."""
-        self.end, self.error = await run_bounded(
-            app(self.scope, self.receive, self.send), timeout, self._waiting
-        )
+        try:
+            self.end, self.error = await run_bounded(
+                app(self.scope, self.receive, self.send), timeout, self._waiting
+            )
+        finally:
+            self._over = True
         return self.end
 
     async def receive(self) -> Message:
         """The next message of this event; when none is left, wait until the session is ended."""
+        self._check_not_over()
         if self._inbox:
             message = self._inbox.popleft()
             if message["type"] == "websocket.connect":
@@ -109,6 +119,7 @@ class WebSocketCycle:
 
     async def send(self, message: Message) -> None:
         """Take one ASGI message from the app, following the state machine of the spec."""
+        self._check_not_over()
         kind = message.get("type")
         if self.state is WebSocketCycleState.CONNECTING:
             self._answer_handshake(message)
@@ -117,18 +128,31 @@ class WebSocketCycle:
         elif self.state is WebSocketCycleState.CONNECTED and kind == "websocket.send":
             await self._send_frame(message)
         elif self.state is WebSocketCycleState.CONNECTED and kind == "websocket.close":
-            self._close()
+            self._close(message)
         else:
             raise RuntimeError(f"Unexpected ASGI message {kind!r} while the WebSocket is {self.state.value}")
+
+    def _check_not_over(self) -> None:
+        """Nothing is posted, queued or received for an event that is over: say so, loudly."""
+        if self._over:
+            connection_id = self.scope.get("aws.event", {}).get("requestContext", {}).get("connectionId")
+            raise SessionEndedError(
+                f"This WebSocket belongs to an API Gateway event of connection {connection_id} that is "
+                "over: on Lambda each event runs its own session, so a WebSocket kept from an earlier "
+                "event (an in-memory list of connections) cannot send or receive any more. Reach other "
+                "clients with asgiway's Connections: Connections.of(websocket).send(connection_id, "
+                "data), or .join(room) and .broadcast(data, room=room)"
+            )
 
     def _answer_handshake(self, message: Message) -> None:
         kind = message.get("type")
         if kind == "websocket.accept":
             self.state = WebSocketCycleState.CONNECTED
+            self.accepted = True
             self.accept_subprotocol = message.get("subprotocol")
             self.accept_headers = list(message.get("headers") or [])
         elif kind == "websocket.close":
-            self._close()
+            self._close(message)
         elif kind == "websocket.http.response.start":
             self.state = WebSocketCycleState.RESPONDING
             self.denial = Denial(int(message["status"]), list(message.get("headers") or []))
@@ -148,8 +172,9 @@ class WebSocketCycle:
         if not message.get("more_body", False):
             self.state = WebSocketCycleState.CLOSED
 
-    def _close(self) -> None:
-        # The close code and reason go nowhere: @connections' DELETE closes without either.
+    def _close(self, message: Message) -> None:
+        # The code is only logged: @connections' DELETE closes a connection without code or reason.
+        self.close_code = int(message.get("code") or 1000)
         self.state = WebSocketCycleState.CLOSED
 
     async def _send_frame(self, message: Message) -> None:
