@@ -1,7 +1,8 @@
-"""Frames an app sends during CONNECT, delivered right after the handshake.
+"""Frames an app sends during CONNECT, delivered right after the handshake (and, when the app
+closed the connection after accepting it, the close that follows them).
 
-API Gateway answers 410 to any post until `$connect` has returned, so such frames cannot be sent
-from the CONNECT invocation itself. On Lambda, the CONNECT invocation hands them to an
+API Gateway answers 410 to any post (or DELETE) until `$connect` has returned, so such frames
+cannot be sent from the CONNECT invocation itself. On Lambda, the CONNECT invocation hands them to an
 asynchronous invocation of the same function (Lambda's Invoke API, InvocationType "Event"),
 which posts them once the handshake is through, retrying 410 briefly. The function's role needs
 `lambda:InvokeFunction` on itself (the CDK construct grants it). Elsewhere (tests, the local
@@ -12,11 +13,13 @@ that process waits for it, so the frames come before any reply.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from asgiway.log_redaction import protect
@@ -48,10 +51,22 @@ def decode_frames(encoded: list[dict[str, str]]) -> list[str | bytes]:
 
 
 def deliver_after_handshake(
-    endpoint_url: str, connection_id: str, frames: list[str | bytes], context: LambdaContext | None
+    endpoint_url: str,
+    connection_id: str,
+    frames: list[str | bytes],
+    context: LambdaContext | None,
+    *,
+    close: bool = False,
 ) -> None:
-    """Arrange for `frames` to reach the client once CONNECT has returned."""
-    payload = {"endpoint_url": endpoint_url, "connection_id": connection_id, "frames": encode_frames(frames)}
+    """Arrange for `frames` to reach the client once CONNECT has returned; then, with `close`,
+    for the connection to be closed (@connections DELETE)."""
+    payload: dict[str, Any] = {
+        "endpoint_url": endpoint_url,
+        "connection_id": connection_id,
+        "frames": encode_frames(frames),
+    }
+    if close:
+        payload["close"] = True
     function = getattr(context, "invoked_function_arn", None)
     if function and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
         _invoke_asynchronously(function, payload)
@@ -85,10 +100,9 @@ def handle(event: LambdaEvent) -> LambdaResponse:
 
 
 def deliver(payload: dict[str, Any]) -> int:
-    """Post the frames in order; only the first waits out 410s, while the handshake completes.
-
-    Once one frame got through, a 410 means the client has left.
-    """
+    """Post the frames in order, then close the connection if asked; only the first call waits
+    out 410s, while the handshake completes. Once one frame got through, a 410 means the client
+    has left."""
     connection_id = payload["connection_id"]
     api = client_for(payload["endpoint_url"])
     delivered = 0
@@ -97,12 +111,20 @@ def deliver(payload: dict[str, Any]) -> int:
             posted = (
                 api.post(connection_id, frame)
                 if delivered
-                else _post_once_connected(api.post, connection_id, frame)
+                else _once_connected(functools.partial(api.post, connection_id, frame))
             )
             if not posted:
                 logger.info("Connection %s left before its CONNECT frames could be delivered", connection_id)
-                break
+                return delivered
             delivered += 1
+        if payload.get("close"):
+            closed = (
+                api.delete(connection_id)
+                if delivered
+                else _once_connected(functools.partial(api.delete, connection_id))
+            )
+            if not closed:
+                logger.info("Connection %s had left before the app's close could be made", connection_id)
     except ConnectionsApiError as exc:
         logger.error("Delivering CONNECT frames to %s failed: %s", connection_id, exc)
     finally:
@@ -112,11 +134,13 @@ def deliver(payload: dict[str, Any]) -> int:
     return delivered
 
 
-def _post_once_connected(post: Any, connection_id: str, frame: str | bytes) -> bool:
+def _once_connected(call: Callable[[], bool]) -> bool:
+    """`call` (a post or a DELETE), tried again while API Gateway answers 410 for a connection
+    whose `$connect` is still returning, up to HANDSHAKE_WAIT_SECONDS."""
     deadline = time.monotonic() + HANDSHAKE_WAIT_SECONDS
     for delay in (0.0, *_RETRY_DELAYS):
         time.sleep(delay)
-        if post(connection_id, frame):
+        if call():
             return True
         if time.monotonic() >= deadline:
             break

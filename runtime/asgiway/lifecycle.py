@@ -13,6 +13,7 @@ The record (scope and per-connection state) is stored only once the app accepted
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Mapping
@@ -154,18 +155,38 @@ class WebSocketLifecycle:
         if cycle.denial is not None:
             body = bytes(cycle.denial.body).decode("utf-8", "replace")
             return _reply(cycle.denial.status, body, _text_headers(cycle.denial.headers))
-        if cycle.state is not WebSocketCycleState.CONNECTED:
+        if not cycle.accepted:
             if cycle.state is WebSocketCycleState.CONNECTING:
                 logger.warning("The app neither accepted nor closed CONNECT of %s", event.connection_id)
             elif not cycle.handshake_read:
                 self._warn_if_no_route(event, cycle.scope)
             return _reply(403, "Forbidden")
-        own_state = persistable(state, self.lifespan_state, event.connection_id) or {}
-        self.backend.save(ConnectionRecord(event.connection_id, stored_scope, own_state))
-        if pending:
+        closing = cycle.state is WebSocketCycleState.CLOSED
+        if closing:
+            # Accepted, then closed (an error frame, then 4401, say): the handshake succeeds, the
+            # frames go out, then the connection is closed; it never becomes a live connection.
+            logger.info(
+                "The app accepted CONNECT of %s, then closed it with code %s: the frames it sent go out "
+                "after the handshake, then @connections closes the connection (without that code: "
+                "API Gateway's DELETE carries none)",
+                event.connection_id,
+                cycle.close_code,
+            )
+            self.backend.delete(event.connection_id)  # rooms it may have joined on the way
+        else:
+            own_state = persistable(state, self.lifespan_state, event.connection_id) or {}
+            self.backend.save(ConnectionRecord(event.connection_id, stored_scope, own_state))
+        if pending or closing:
             # In a thread: on Lambda this is an Invoke API call, which must not stall the loop.
             await asyncio.to_thread(
-                deliver_after_handshake, self._endpoint(event), event.connection_id, pending, context
+                functools.partial(
+                    deliver_after_handshake,
+                    self._endpoint(event),
+                    event.connection_id,
+                    pending,
+                    context,
+                    close=closing,
+                )
             )
         headers = _text_headers(cycle.accept_headers)
         if cycle.accept_subprotocol:
