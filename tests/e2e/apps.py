@@ -22,7 +22,13 @@ EVENTS_FOLDER_VARIABLE = "ASGIWAY_TEST_EVENTS"
 
 
 async def session(websocket: WebSocket) -> None:
-    """Accept, deny or pick a subprotocol by the query; echo; close on "close"; report closes to the room."""
+    """Accept, deny or pick a subprotocol by the query; greet with the connection id; echo; close on
+    "close"; report closes to the room.
+
+    A `quiet` client gets no greeting: the greeting travels through an asynchronous invocation,
+    often on a cold instance, so only a client that is sent nothing unasked has no traffic but
+    what its test makes, as the idle-timeout tests need.
+    """
     denial = websocket.query_params.get("deny")
     if denial == "close":
         await websocket.close()
@@ -37,7 +43,8 @@ async def session(websocket: WebSocket) -> None:
     if websocket.scope[EVENT_SCOPE_KEY] == "connect":
         if room:
             await connections.join(room)
-        await websocket.send_text(f"id {connections.connection_id}")
+        if "quiet" not in websocket.query_params:
+            await websocket.send_text(f"id {connections.connection_id}")
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
