@@ -218,10 +218,13 @@ def test_an_expired_record_is_invisible(backend: Backend) -> None:
 
 def test_a_record_disappears_when_it_expires(backend: Backend) -> None:
     backend.connections()  # connect and set up first, so the short lifetime below is all the store's
-    backend.save(record("soon", expires_in=1.0))
+    # Two seconds to live, for the save, join and load that must come before the expiry: they
+    # take a fraction of that even on the slowest store (S3 on moto) on a loaded runner.
+    soon = record("soon", expires_in=2.0)
+    backend.save(soon)
     backend.join("soon", "lobby")
     assert backend.load("soon") is not None
-    time.sleep(1.1)
+    time.sleep(max(0.0, soon.expires_at - time.time()) + 0.1)  # the stores compare with this clock
     assert backend.load("soon") is None
     assert backend.members("lobby") == []
     assert backend.connections() == []
@@ -329,16 +332,61 @@ def test_ids_that_differ_only_in_case_or_escaping_stay_apart(backend: Backend) -
 # Use from several threads
 
 
+#: How long the threads may go without finishing a round of operations between them before the
+#: test calls it a deadlock. A round takes milliseconds, a few tenths of a second on a loaded
+#: runner and the slowest store (S3 on moto); a full minute without one is no slowness.
+STALL_SECONDS = 60.0
+
+
+class Progress:
+    """Rounds finished and threads ended, for a watcher that waits for any of either."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._changes = 0
+        self._ended = 0
+
+    def round_done(self) -> None:
+        with self._changed:
+            self._changes += 1
+            self._changed.notify_all()
+
+    def thread_ended(self) -> None:
+        with self._changed:
+            self._changes += 1
+            self._ended += 1
+            self._changed.notify_all()
+
+    def wait_for_threads(self, count: int, stall: float) -> bool:
+        """True once `count` threads have ended; False as soon as `stall` seconds pass in which
+        no thread finished a round or ended."""
+        with self._changed:
+            while self._ended < count:
+                changes = self._changes
+                if not self._changed.wait(stall) and self._changes == changes:
+                    return False
+            return True
+
+
 def test_concurrent_use_from_several_threads(backend: Backend) -> None:
-    """8 threads × 250 operations each (save, load, join, and a delete for every fifth)."""
-    threads_count, operations = 8, 250
+    """8 threads × 250 rounds each (save, load, join, and a delete for every fifth).
+
+    A deadlock shows as no round finishing in any thread for STALL_SECONDS, however long the
+    whole takes on a slow store. On a failure the threads stop before their next round; they are
+    daemons, so one stuck in the store cannot hold the test run open either.
+    """
+    threads_count, rounds = 8, 250
     errors: list[BaseException] = []
     start = threading.Barrier(threads_count)
+    stop = threading.Event()
+    progress = Progress()
 
     def work(thread: int) -> None:
         try:
             start.wait()
-            for i in range(operations):
+            for i in range(rounds):
+                if stop.is_set():
+                    return
                 connection_id = f"t{thread}-{i}"
                 backend.save(record(connection_id, i=i))
                 loaded = backend.load(connection_id)
@@ -347,17 +395,21 @@ def test_concurrent_use_from_several_threads(backend: Backend) -> None:
                 backend.join(connection_id, f"room-{thread % 2}")
                 if i % 5 == 0:
                     backend.delete(connection_id)
+                progress.round_done()
         except BaseException as exc:
             errors.append(exc)
+            stop.set()  # the test has failed: the other threads need not go on
+        finally:
+            progress.thread_ended()
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(threads_count)]
+    threads = [threading.Thread(target=work, args=(n,), daemon=True) for n in range(threads_count)]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a thread is stuck: deadlock"
+    finished = progress.wait_for_threads(threads_count, STALL_SECONDS)
+    stop.set()  # a no-op once all have ended; after a stall, the threads still able to stop do
+    assert finished, f"no thread finished a round for {STALL_SECONDS:g} s: a deadlock"
     assert errors == []
-    kept = {f"t{thread}-{i}" for thread in range(threads_count) for i in range(operations) if i % 5}
+    kept = {f"t{thread}-{i}" for thread in range(threads_count) for i in range(rounds) if i % 5}
     listed = backend.connections()
     assert len(listed) == len(set(listed)) == len(kept)
     assert set(listed) == kept
