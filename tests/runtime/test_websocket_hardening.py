@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from asgiway.testing import (
     http_event,
     message_event,
 )
+from tests.runtime.wsapps import ANSWER_MARGIN_SECONDS, on_virtual_clock
 
 CONNECTION = "Hh7=Jj8="
 
@@ -56,17 +56,18 @@ def test_a_stubborn_app_is_answered_within_the_lambdas_time(
             except asyncio.CancelledError:
                 continue
 
-    handler = serve(stubborn, dsn, connections_api)
-    started = time.monotonic()
+    handler, clock = on_virtual_clock(lambda: serve(stubborn, dsn, connections_api))
     reply = handler(connect_event(CONNECTION), LambdaContextStub(timeout_seconds=2))
     assert reply["statusCode"] == 504
-    assert time.monotonic() - started < 2
+    # By the loop's own clock, which no load slows: the app's unwinding time was bounded too.
+    assert clock.time() <= 2 - ANSWER_MARGIN_SECONDS
 
 
 def test_tasks_the_app_left_running_do_not_wake_in_a_later_event(
     dsn: str, connections_api: ConnectionsApiDouble
 ) -> None:
     wake: list[asyncio.Event] = []
+    woken: list[str] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await receive()
@@ -77,12 +78,13 @@ def test_tasks_the_app_left_running_do_not_wake_in_a_later_event(
 
             async def later() -> None:
                 await wake[0].wait()
+                woken.append("leftover")
                 await send({"type": "websocket.send", "text": "late"})
 
             scope["leftover"] = asyncio.ensure_future(later())
         else:
-            wake[0].set()  # a task left over from the first event would run now
-            await asyncio.sleep(0.05)
+            wake[0].set()  # a task left over from the first event is ready to run now...
+            await asyncio.sleep(0)  # ...and would run before this task resumes: ready tasks take turns
         await send({"type": "websocket.send", "text": message["text"]})
         await receive()
 
@@ -90,6 +92,7 @@ def test_tasks_the_app_left_running_do_not_wake_in_a_later_event(
     handler(connect_event(CONNECTION), LambdaContextStub())
     handler(message_event(CONNECTION, "first"), LambdaContextStub())
     handler(message_event(CONNECTION, "second"), LambdaContextStub())
+    assert woken == []
     assert connections_api.sent(CONNECTION) == [b"first", b"second"]
 
 
@@ -189,10 +192,10 @@ def test_an_http_app_that_swallows_cancellation_is_answered_in_time() -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"too late"})
 
-    started = time.monotonic()
-    reply = Adapter(app, lifespan="off")(http_event(), LambdaContextStub(timeout_seconds=2))
+    handler, clock = on_virtual_clock(lambda: Adapter(app, lifespan="off"))
+    reply = handler(http_event(), LambdaContextStub(timeout_seconds=2))
     assert reply["statusCode"] == 504
-    assert time.monotonic() - started < 2
+    assert clock.time() <= 2 - ANSWER_MARGIN_SECONDS  # by the loop's own clock, which no load slows
 
 
 def test_a_hung_lifespan_startup_is_a_clear_error() -> None:
