@@ -15,6 +15,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from tests.e2e.apps import EVENTS_FOLDER_VARIABLE
 from tests.e2e.test_dev_http import fetch
 from tests.support.dev_server import DevServer, asgiway
 
@@ -34,10 +35,13 @@ def test_a_warm_instance_keeps_its_module_state_and_the_context_is_lambdas() -> 
     assert 5000 < first["remaining_ms"] <= 7000
 
 
-def test_a_slow_event_never_blocks_other_clients() -> None:
-    with DevServer("tests.e2e.apps:handler") as server, ThreadPoolExecutor(4) as pool:
+def test_a_slow_event_never_blocks_other_clients(tmp_path: Path) -> None:
+    events = {EVENTS_FOLDER_VARIABLE: str(tmp_path)}  # the handler writes each event there first
+    with DevServer("tests.e2e.apps:handler", environment=events) as server, ThreadPoolExecutor(4) as pool:
         slow = pool.submit(state, server, "/slow?seconds=3")
-        time.sleep(0.3)
+        deadline = time.monotonic() + 30
+        while not list(tmp_path.glob("*-HTTP.json")) and time.monotonic() < deadline:
+            time.sleep(0.01)  # polls another process's files: the slow event is running once one is there
         started = time.monotonic()
         quick = [pool.submit(state, server) for _ in range(2)]
         quick_pids = {future.result()["pid"] for future in quick}

@@ -3,8 +3,11 @@
 `python -m tests.reliability.load --clients 500 --messages 20 --dsn sqlite:///tmp/load.db` runs
 the full-size load and prints the figures; tests/reliability/test_load.py runs it in CI, smaller.
 Every client joins room `client % rooms`, waits until everyone has joined, sends its messages one
-after another, and reads until it holds every message of its room. Then all leave, and the store
-must empty: every DISCONNECT removed its record and its memberships.
+after another, and reads until it holds every message of its room. Then each sends a last message,
+`end`, and reads until it holds every member's: a sender's messages reach a client in the order they
+were sent (one MESSAGE event at a time per connection, each event's posts done before the next), so
+a frame delivered twice would have arrived before that marker. Then all leave, and the store must
+empty: every DISCONNECT removed its record and its memberships.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from asgiway.backends import Backend, from_dsn
 from tests.support.dev_server import DevServer
 
 APP = "tests.reliability.load_app:app"
+#: The last message every client sends (see the module docstring).
+END = "end"
 #: Handshakes in flight at once: a bounded loop, as a browser fleet would not all open in one tick.
 HANDSHAKES_AT_ONCE = 50
 
@@ -86,6 +91,10 @@ class Client:
         for number in range(messages):
             await self.socket.send(f"m{number}")
 
+    async def send_end(self) -> None:
+        assert self.socket is not None
+        await self.socket.send(END)
+
     async def leave(self) -> None:
         assert self.socket is not None
         assert self._reader is not None
@@ -106,7 +115,7 @@ def problems_of(clients: list[Client], messages: int) -> list[str]:
     members: dict[str, list[str]] = defaultdict(list)
     for client in clients:
         members[client.room].append(client.name)
-    expected = [f"m{number}" for number in range(messages)]
+    expected = [*(f"m{number}" for number in range(messages)), END]
     problems = []
     for client in clients:
         if client.closed_early is not None:
@@ -121,7 +130,7 @@ def problems_of(clients: list[Client], messages: int) -> list[str]:
         for sender in members[client.room]:
             if by_sender[sender] != expected:
                 got = by_sender[sender]
-                problems.append(f"{client.name} got {len(got)} of {sender}'s {messages}: {got[:5]}...")
+                problems.append(f"{client.name} got {len(got)} of {sender}'s {messages} + end: {got[:5]}...")
     return problems
 
 
@@ -157,8 +166,11 @@ async def drive(websocket_url: str, store: Backend, clients: int, rooms: int, me
     # Every delivery is a POST from an instance: a few hundred a second at the very least.
     await _everything_arrived(fleet, expected, seconds=max(600, sum(expected.values()) / 300))
     report.talk_seconds = time.monotonic() - started
-    await asyncio.sleep(0.5)  # anything sent twice would arrive now
     report.frames_received = sum(len(client.frames) for client in fleet)
+    # Every member's last message, after which no earlier one can still be on its way to anyone.
+    await asyncio.gather(*(client.send_end() for client in fleet))
+    with_ends = {client.name: expected[client.name] + room_sizes[client.room] for client in fleet}
+    await _everything_arrived(fleet, with_ends, seconds=max(120, len(fleet) / 10))
     report.problems = problems_of(fleet, messages)
 
     started = time.monotonic()
