@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tomllib
 from pathlib import Path
 
 import nox
@@ -68,4 +69,22 @@ def tests(session: nox.Session) -> None:
         "--ignore=tests/e2e/test_browser.py",
         *session.posargs,
         env={"CI": os.environ.get("CI", "")},
+    )
+
+
+def cdk_floor_pins() -> list[str]:
+    """The `cdk` extra's floors as exact pins: "aws-cdk-lib>=2.257.0" becomes "aws-cdk-lib==2.257.0"."""
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    return [requirement.replace(">=", "==") for requirement in extras["cdk"]]
+
+
+@nox.session(python=REQUIRED_PYTHONS[0])
+def cdk_floors(session: nox.Session) -> None:
+    """The construct's tests (tests/infra) on exactly the `cdk` extra's floors, on the oldest Python.
+
+    Run it with `nox -s cdk_floors` when a floor moves; it is not in the default sessions.
+    """
+    session.install("-e", ".[test-runtime,cdk]", "cfn-lint>=1", *cdk_floor_pins())
+    session.run(
+        "python", "-m", "pytest", "tests/infra", *session.posargs, env={"CI": os.environ.get("CI", "")}
     )

@@ -3,8 +3,13 @@
 Requirements are installed by pip for the function's platform (`--platform manylinux_<glibc>_<arch>
 --only-binary=:all: --python-version <target>`), never for the machine running `cdk synth`, so a
 Mac or an x86_64 laptop builds an arm64 function correctly. boto3 and botocore are left out: the
-Lambda Python runtime provides them. The asset hash covers every input, the architecture and the
-Python version included, so changing any of them rebuilds the asset.
+Lambda Python runtime provides them, and so are console scripts (pip writes them to `bin/` with a
+shebang naming the builder's own interpreter; Lambda never runs them).
+
+The asset hash covers the inputs and nothing else: the runtime package's and the code's files (by
+their path inside the asset, never where they lie on disk; `requirements.txt` among them), the
+architecture and the Python version. Two clones at different paths, on different machines, hash the
+same and deploy nothing new; changing any input rebuilds the asset.
 
 Lambda cannot write `__pycache__` (its code is read-only), so an asset without bytecode compiles
 every module from source on every cold start. When `cdk synth` runs on the function's own Python
@@ -12,19 +17,20 @@ version, the asset is compiled here, with hash-based bytecode that no timestamp 
 zips every file with the same date); on another version the bytecode would not load, so none is
 shipped.
 
-Two limits of pip remain. Environment markers (`; sys_platform != "win32"`) are evaluated on this
+Two limits of pip remain, and since the hash leaves the machine out, both are the requirements'
+to settle: pin them. Environment markers (`; sys_platform != "win32"`) are evaluated on this
 machine, not Lambda's. An unpinned requirement resolves to whatever is newest when the asset is
-rebuilt, and nothing rebuilds it when only an index changes: pin the requirements.
+rebuilt, and nothing rebuilds it when only an index changes. Whether bytecode is shipped depends on
+the Python running `cdk synth` (above); it changes how fast a cold start is, never what runs, so it
+does not change the hash either.
 """
 
 from __future__ import annotations
 
 import compileall
 import hashlib
-import importlib.metadata
 import importlib.util
 import os
-import platform
 import py_compile
 import re
 import shutil
@@ -44,8 +50,10 @@ NOT_FOR_LAMBDA = ("local", "testing", "cli.py")
 IGNORED = ("__pycache__", "*.pyc", ".venv", ".git", "cdk.out", "node_modules", ".pytest_cache", ".mypy_cache")
 #: Where Lambda unpacks the asset: tracebacks from the shipped bytecode name files there.
 LAMBDA_TASK_ROOT = "/var/task"
+#: Where pip's `--target` puts console scripts (each with a shebang naming the builder's Python).
+SCRIPTS_DIR = "bin"
 #: Bumped whenever this bundler's output changes for the same inputs.
-BUNDLER_VERSION = "2"
+BUNDLER_VERSION = "3"
 
 
 def runtime_package_dir() -> Path:
@@ -85,9 +93,9 @@ class LocalBundler:
         return self.code / "requirements.txt"
 
     def asset_hash(self) -> str:
-        """A hash of everything the asset is built from."""
+        """A hash of the inputs the asset is built from, the same on every machine and path."""
         digest = hashlib.sha256()
-        digest.update(f"{BUNDLER_VERSION}|{self.architecture}|{self.python_version}|{_host()}".encode())
+        digest.update(f"{BUNDLER_VERSION}|{self.architecture}|{self.python_version}".encode())
         for root, base in ((runtime_package_dir(), "asgiway"), (self.code, "code")):
             for path in sorted(_files(root, ignore=NOT_FOR_LAMBDA if base == "asgiway" else ())):
                 digest.update(f"{base}/{path.relative_to(root).as_posix()}".encode())
@@ -136,6 +144,7 @@ class LocalBundler:
         for name in PROVIDED_BY_LAMBDA:
             for found in output.glob(f"{name}*"):
                 shutil.rmtree(found) if found.is_dir() else found.unlink()
+        _drop_console_scripts(output)
 
 
 def compile_asset(output: Path) -> None:
@@ -160,10 +169,20 @@ def compile_asset(output: Path) -> None:
     )
 
 
-def _host() -> str:
-    """What pip's resolution also depends on: its version, and this machine (environment markers)."""
-    pip = importlib.metadata.version("pip")
-    return f"pip {pip} on {sys.platform} {platform.machine()} Python {sys.version_info[:2]}"
+def _drop_console_scripts(output: Path) -> None:
+    """Remove the console scripts pip installed, and their lines in each distribution's RECORD.
+
+    Called before the user's code is copied in, so a `bin/` folder of the user's own stays.
+    """
+    scripts = output / SCRIPTS_DIR
+    if not scripts.is_dir():
+        return
+    shutil.rmtree(scripts)
+    for record in output.glob("*.dist-info/RECORD"):
+        lines = record.read_text().splitlines(keepends=True)
+        kept = [line for line in lines if not line.startswith(f"../../{SCRIPTS_DIR}/")]
+        if kept != lines:
+            record.write_text("".join(kept))
 
 
 def _files(root: Path, ignore: tuple[str, ...]) -> Iterator[Path]:

@@ -20,32 +20,17 @@ from asgiway.backends import dynamodb as runtime_dynamodb
 from asgiway.backends import s3 as runtime_s3
 from asgiway_cdk import WebSocketAsgiApp
 from asgiway_cdk import construct as cdk_construct
-from tests.infra.conftest import CHAT, NO_BUNDLING, synthesize
+from tests.infra.conftest import (
+    CHAT,
+    NO_BUNDLING,
+    function_environment,
+    only,
+    resources,
+    synthesize,
+    websocket_api_id,
+)
 
 Match = assertions.Match
-
-
-def resources(template: assertions.Template, kind: str) -> dict[str, Any]:
-    return dict(template.find_resources(kind))
-
-
-def only(template: assertions.Template, kind: str) -> tuple[str, dict[str, Any]]:
-    found = resources(template, kind)
-    assert len(found) == 1, list(found)
-    return next(iter(found.items()))
-
-
-def function_environment(template: assertions.Template) -> dict[str, Any]:
-    _, function = only(template, "AWS::Lambda::Function")
-    return dict(function["Properties"]["Environment"]["Variables"])
-
-
-def websocket_api_id(template: assertions.Template) -> str:
-    return next(
-        name
-        for name, api in resources(template, "AWS::ApiGatewayV2::Api").items()
-        if api["Properties"]["ProtocolType"] == "WEBSOCKET"
-    )
 
 
 def test_three_routes_reach_the_function_through_one_proxy_integration(
@@ -186,11 +171,15 @@ def test_the_function_may_invoke_itself_and_nothing_else(dynamodb_template: asse
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
         if statement["Action"] == "lambda:InvokeFunction"
     ]
+    # The function itself, and its versions and aliases: CONNECT invokes the ARN Lambda gave it.
     assert invoke == [
         {
             "Action": "lambda:InvokeFunction",
             "Effect": "Allow",
-            "Resource": {"Fn::GetAtt": [function_id, "Arn"]},
+            "Resource": [
+                {"Fn::GetAtt": [function_id, "Arn"]},
+                {"Fn::Join": ["", [{"Fn::GetAtt": [function_id, "Arn"]}, ":*"]]},
+            ],
         }
     ]
 
@@ -252,7 +241,7 @@ def test_an_external_store_in_a_vpc_reads_its_password_from_secrets_manager() ->
         "Chat",
         code=str(CHAT),
         app="app:app",
-        backend="rediss://default@cache.example.com:6379/0",
+        backend="rediss://cache.example.com:6379/0",
         dsn_secret=secret,
         vpc=vpc,
         security_groups=[cache],
@@ -261,7 +250,7 @@ def test_an_external_store_in_a_vpc_reads_its_password_from_secrets_manager() ->
     template = assertions.Template.from_stack(stack)
     secret_id, _ = only(template, "AWS::SecretsManager::Secret")
     environment = function_environment(template)
-    assert environment["DSN_URL"] == "rediss://default@cache.example.com:6379/0"
+    assert environment["DSN_URL"] == "rediss://cache.example.com:6379/0"
     assert environment["DSN_PASSWORD_SECRET_ARN"] == {"Ref": secret_id}
     assert environment["ASGIWAY_TWO_WAY_REPLIES"] == "true"
     _, function = only(template, "AWS::Lambda::Function")
