@@ -36,7 +36,7 @@ def test_a_warm_instance_keeps_its_module_state_and_the_context_is_lambdas() -> 
 
 
 def test_a_slow_event_never_blocks_other_clients(tmp_path: Path) -> None:
-    events = {EVENTS_FOLDER_VARIABLE: str(tmp_path)}  # the handler writes each event there first
+    events: dict[str, str | None] = {EVENTS_FOLDER_VARIABLE: str(tmp_path)}  # each event is written there
     with DevServer("tests.e2e.apps:handler", environment=events) as server, ThreadPoolExecutor(4) as pool:
         slow = pool.submit(state, server, "/slow?seconds=3")
         deadline = time.monotonic() + 30
