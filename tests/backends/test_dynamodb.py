@@ -420,7 +420,7 @@ def test_update_is_one_conditional_put_that_is_not_retried(make: Callable[..., D
     client.meta.events.register("before-send.dynamodb.PutItem", lambda **kwargs: sent.append("PutItem"))
     assert backend.update(record("gone")) is False
     assert sent == ["PutItem"]
-    assert conditions == ["attribute_exists(#pk) AND #expires_at > :now"]
+    assert conditions == ["attribute_exists(#pk) AND #expires_at > :now AND attribute_not_exists(#ended)"]
     backend.save(record("a", n=1))
     assert backend.update(record("a", n=2)) is True
     loaded = backend.load("a")
@@ -487,6 +487,107 @@ def test_join_writes_the_by_room_item_first_and_leave_removes_it_last(
         ("DeleteItem", "conn#a"),
         ("DeleteItem", "room#lobby"),
     ]
+
+
+# Ended connections
+
+#: What the asgiway CDK construct grants the function on the table (infra/asgiway_cdk/construct.py).
+GRANTED = {
+    "GetItem",
+    "BatchGetItem",
+    "PutItem",
+    "DeleteItem",
+    "BatchWriteItem",
+    "Query",
+    "Scan",
+    "DescribeTable",
+}
+
+
+def operations(backend: DynamoDBBackend) -> list[str]:
+    """The name of each later DynamoDB operation the backend calls (connecting it first)."""
+    called: list[str] = []
+    backend._connect().meta.events.register(
+        "provide-client-params.dynamodb", lambda model, **_: called.append(model.name)
+    )
+    return called
+
+
+def test_an_ended_record_keeps_its_attributes_and_ttl(
+    make: Callable[..., DynamoDBBackend], dynamodb: DynamoDBClient, table: str
+) -> None:
+    backend = make()
+    saved = record("a", n=1)
+    backend.save(saved)
+    backend.join("a", "lobby")
+    called = operations(backend)
+    assert backend.end("a", "gone") is True
+    assert set(called) <= GRANTED, called
+    (stored,) = items(dynamodb, table)
+    assert stored == {
+        "pk": "conn#a",
+        "sk": "conn",
+        "scope": '{"type":"websocket","path":"/ws"}',
+        "state": '{"n":1}',
+        "expires_at": repr(saved.expires_at),
+        "ttl": str(math.ceil(saved.expires_at)),
+        "ended": "gone",
+    }
+
+
+def test_update_of_an_ended_record_puts_it_again_with_its_reason(
+    make: Callable[..., DynamoDBBackend],
+) -> None:
+    backend = make()
+    backend.save(record("a", n=1))
+    assert backend.end("a", "gone") is True
+    conditions: list[str] = []
+    backend._connect().meta.events.register(
+        "provide-client-params.dynamodb.PutItem",
+        lambda params, **_: conditions.append(params["ConditionExpression"]),
+    )
+    called = operations(backend)
+    assert backend.update(record("a", n=2)) is True
+    assert called == ["PutItem", "PutItem"]
+    assert conditions == [
+        "attribute_exists(#pk) AND #expires_at > :now AND attribute_not_exists(#ended)",
+        "attribute_exists(#pk) AND #expires_at > :now AND #ended = :ended",
+    ]
+    loaded = backend.load("a")
+    assert loaded is not None
+    assert (loaded.ended, loaded.state) == ("gone", {"n": 2})
+
+
+def test_end_reads_again_when_an_update_came_between_its_read_and_its_put(
+    make: Callable[..., DynamoDBBackend],
+) -> None:
+    """Its put is conditional on the record it read, so the update's state is kept."""
+    backend, other = make(), make()
+    backend.save(record("a", n=1))
+    pending = [lambda: other.update(record("a", n=2))]
+
+    def before_put(**_: Any) -> None:
+        if pending:
+            assert pending.pop()() is True
+
+    backend._connect().meta.events.register("before-call.dynamodb.PutItem", before_put)
+    called = operations(backend)
+    assert backend.end("a", "gone") is True
+    assert called[:4] == ["GetItem", "PutItem", "GetItem", "PutItem"]
+    loaded = backend.load("a")
+    assert loaded is not None
+    assert (loaded.ended, loaded.state) == ("gone", {"n": 2})
+
+
+def test_end_loses_to_a_delete_between_its_read_and_its_put(make: Callable[..., DynamoDBBackend]) -> None:
+    backend, other = make(), make()
+    backend.save(record("a"))
+    pending = [lambda: other.delete("a")]
+    backend._connect().meta.events.register(
+        "before-call.dynamodb.PutItem", lambda **_: pending.pop()() if pending else None
+    )
+    assert backend.end("a", "gone") is False
+    assert backend.load("a") is None
 
 
 def closes(monkeypatch: pytest.MonkeyPatch) -> list[Any]:

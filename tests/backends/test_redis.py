@@ -246,6 +246,112 @@ def test_delete_gives_up_when_joins_keep_racing_it(
     assert backend.load("a") is not None  # each attempt wrote nothing
 
 
+# Ended connections
+
+
+def text(server: redis.Redis, key: str) -> str:
+    """The string at `key` (the client decodes replies)."""
+    value = server.get(key)
+    assert isinstance(value, str), value
+    return value
+
+
+def test_end_marks_the_record_in_place_and_takes_it_out_of_the_index_and_rooms(
+    backend: RedisBackend, server: redis.Redis, prefix: str
+) -> None:
+    saved = record("a", expires_in=600)
+    backend.save(saved)
+    backend.save(record("b"))
+    backend.join("a", "lobby")
+    backend.join("b", "lobby")
+    before = text(server, f"{prefix}c:a")
+    assert backend.end("a", "gone") is True
+    # The document's opening brace becomes the `ended` field; the rest is untouched, byte for byte.
+    assert text(server, f"{prefix}c:a") == '{"ended":"gone",' + before[1:]
+    assert server.pexpiretime(f"{prefix}c:a") == pytest.approx(saved.expires_at * 1000, abs=2)
+    assert server.zscore(f"{prefix}connections", "a") is None
+    assert server.zrange(f"{prefix}r:lobby", 0, -1) == ["b"]
+    assert server.exists(f"{prefix}m:a") == 0
+    assert backend.end("a", "closed") is True
+    assert text(server, f"{prefix}c:a") == '{"ended":"gone",' + before[1:]
+
+
+def test_update_of_an_ended_record_keeps_it_ended_and_out_of_the_index(
+    backend: RedisBackend, server: redis.Redis, prefix: str
+) -> None:
+    backend.save(record("a", expires_in=600))
+    assert backend.end("a", "gone") is True
+    later = record("a", expires_in=5000)
+    assert backend.update(later) is True
+    assert json.loads(server.get(f"{prefix}c:a") or "")["ended"] == "gone"
+    assert text(server, f"{prefix}c:a").startswith('{"ended":"gone","scope":')
+    assert server.pexpiretime(f"{prefix}c:a") == pytest.approx(later.expires_at * 1000, abs=2)
+    assert server.zscore(f"{prefix}connections", "a") is None
+
+
+def test_a_record_of_the_previous_version_is_ended_and_updated_like_any(
+    backend: RedisBackend, server: redis.Redis, prefix: str
+) -> None:
+    """Documents written by hand, with the spaces of json.dumps: the scripts do not depend on them."""
+    expires_at = time.time() + 600
+    document = json.dumps({"scope": {}, "state": {"n": 1}, "expires_at": expires_at})
+    server.set(f"{prefix}c:a", document, pxat=int(expires_at * 1000) + 1)
+    server.zadd(f"{prefix}connections", {"a": expires_at})
+    assert backend.update(ConnectionRecord("a", {}, {"n": 2}, expires_at)) is True
+    assert backend.end("a", "closed") is True
+    loaded = backend.load("a")
+    assert loaded is not None
+    assert (loaded.ended, loaded.state) == ("closed", {"n": 2})
+
+
+def test_end_reads_again_when_a_join_races_it(backend: RedisBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    backend.save(record("a"))
+    backend.join("a", "lobby")
+    client = backend._connect()
+    read = client.zrange
+    reads = 0
+
+    def zrange_then_join(*args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        rooms = read(*args, **kwargs)
+        if reads == 1:
+            backend.join("a", "late")  # after the read, before the end's script
+        return rooms
+
+    monkeypatch.setattr(client, "zrange", zrange_then_join)
+    assert backend.end("a", "gone") is True
+    assert reads == 2
+    monkeypatch.undo()
+    backend.save(record("a"))  # a membership left behind would show again now
+    assert backend.members("late") == []
+    assert backend.members("lobby") == []
+
+
+def test_end_gives_up_when_joins_keep_racing_it(
+    backend: RedisBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend.save(record("a"))
+    client = backend._connect()
+    read = client.zrange
+    reads = 0
+
+    def zrange_then_join(*args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        rooms = read(*args, **kwargs)
+        backend.join("a", f"room-{reads}")
+        return rooms
+
+    monkeypatch.setattr(client, "zrange", zrange_then_join)
+    with pytest.raises(BackendError, match=r"could not end connection 'a': its rooms changed"):
+        backend.end("a", "gone")
+    assert reads == DELETE_ATTEMPTS
+    loaded = backend.load("a")
+    assert loaded is not None
+    assert loaded.ended is None  # each attempt wrote nothing
+
+
 class SilencingProxy:
     """A TCP proxy to the test server that goes silent on a connection once its client sends one of
     `triggers`, forwarding nothing more either way on it; every new connection works again until

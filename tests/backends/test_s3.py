@@ -440,6 +440,89 @@ def test_update_reports_a_missing_bucket(moto_server: MotoServer, bucket: str, s
     backend.close()
 
 
+# Ended connections
+
+
+def test_end_marks_the_record_and_its_metadata_and_removes_the_markers(
+    backend: S3Backend, bucket: str, s3: S3Client
+) -> None:
+    saved = record("conn-1", user="ada")
+    backend.save(saved)
+    backend.save(record("conn-2"))
+    backend.join("conn-1", "lobby")
+    backend.join("conn-2", "lobby")
+    etag = s3.get_object(Bucket=bucket, Key=f"{PREFIX}records/conn-1")["ETag"]
+    sent: list[dict[str, Any]] = []
+    backend._connect().meta.events.register(
+        "before-call.s3.PutObject", lambda params, **_: sent.append(params["headers"])
+    )
+    assert backend.end("conn-1", "gone") is True
+    assert [headers["If-Match"] for headers in sent] == [etag]
+    head = s3.head_object(Bucket=bucket, Key=f"{PREFIX}records/conn-1")
+    assert head["Metadata"] == {"expires-at": repr(saved.expires_at), "ended": "gone"}
+    body = s3.get_object(Bucket=bucket, Key=f"{PREFIX}records/conn-1")["Body"].read()
+    assert json.loads(body) == {
+        "ended": "gone",
+        "scope": saved.scope,
+        "state": {"user": "ada"},
+        "expires_at": saved.expires_at,
+    }
+    assert sorted(all_keys(s3, bucket)) == [
+        f"{PREFIX}members/lobby/conn-2",
+        f"{PREFIX}records/conn-1",
+        f"{PREFIX}records/conn-2",
+        f"{PREFIX}rooms/conn-2/lobby",
+    ]
+
+
+def test_update_of_an_ended_record_keeps_its_metadata(backend: S3Backend, bucket: str, s3: S3Client) -> None:
+    backend.save(record("conn-1", count=1))
+    assert backend.end("conn-1", "closed") is True
+    assert backend.update(record("conn-1", count=2)) is True
+    head = s3.head_object(Bucket=bucket, Key=f"{PREFIX}records/conn-1")
+    assert head["Metadata"]["ended"] == "closed"
+    loaded = backend.load("conn-1")
+    assert loaded is not None
+    assert (loaded.ended, loaded.state) == ("closed", {"count": 2})
+
+
+def test_end_reads_again_when_an_update_came_between_its_get_and_its_put(
+    backend: S3Backend, bucket: str
+) -> None:
+    backend.save(record("conn-1", count=1))
+    other = S3Backend(bucket, PREFIX, region="us-east-1", endpoint_url=backend.endpoint_url)
+    before_put(backend, lambda: other.update(record("conn-1", count=2)))
+    requests = requests_of(backend)
+    assert backend.end("conn-1", "gone") is True  # the first PutObject: 412 PreconditionFailed
+    assert requests[:4] == ["GetObject", "PutObject", "GetObject", "PutObject"]
+    loaded = backend.load("conn-1")
+    assert loaded is not None
+    assert (loaded.ended, loaded.state) == ("gone", {"count": 2})
+    other.close()
+
+
+def test_end_loses_to_a_delete_between_its_get_and_its_put(
+    backend: S3Backend, bucket: str, s3: S3Client
+) -> None:
+    backend.save(record("conn-1"))
+    before_put(backend, lambda: s3.delete_object(Bucket=bucket, Key=f"{PREFIX}records/conn-1"))
+    assert backend.end("conn-1", "gone") is False  # S3: 404 NoSuchKey
+    assert all_keys(s3, bucket) == []
+
+
+def test_end_gives_up_after_repeated_conflicts(backend: S3Backend) -> None:
+    backend.save(record("conn-1"))
+    backend.join("conn-1", "lobby")
+    conflicts = conflicting_puts(backend, times=10)
+    with pytest.raises(BackendError, match="came between its read and its write 3 times"):
+        backend.end("conn-1", "gone")
+    assert conflicts == [409, 409, 409]
+    loaded = backend.load("conn-1")
+    assert loaded is not None
+    assert loaded.ended is None
+    assert backend.members("lobby") == ["conn-1"]
+
+
 def test_delete_removes_everything_in_batches(
     backend: S3Backend, bucket: str, s3: S3Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -68,6 +68,20 @@ def test_state_must_be_strict_json(tmp_path: Path) -> None:
     backend.close()
 
 
+def test_ended_rows_are_swept_when_they_expire(tmp_path: Path) -> None:
+    backend = SQLiteBackend(str(tmp_path / "chat.db"), sweep_interval=0)
+    backend.save(record("gone", expires_in=0.2))
+    backend.join("gone", "lobby")
+    assert backend.end("gone", "gone") is True
+    backend.join("gone", "games")  # after the end: invisible, and swept with its record
+    assert raw(tmp_path / "chat.db", "SELECT ended FROM asgiway_connections") == [("gone",)]
+    time.sleep(0.3)
+    backend.save(record("new"))
+    assert raw(tmp_path / "chat.db", "SELECT connection_id FROM asgiway_connections") == [("new",)]
+    assert raw(tmp_path / "chat.db", "SELECT connection_id FROM asgiway_rooms") == []
+    backend.close()
+
+
 def test_expired_rows_are_swept_on_save(tmp_path: Path) -> None:
     backend = SQLiteBackend(str(tmp_path / "chat.db"), sweep_interval=0)
     backend.save(record("old", expires_in=-1))

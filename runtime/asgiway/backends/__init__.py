@@ -9,6 +9,11 @@ becomes available in one of three ways, looked up in this order:
 3. an entry point in the "asgiway.backends" group named after the scheme, for backends shipped
    in their own distribution: `mongodb = "asgiway_mongodb:MongoBackend"`. Entry points are read
    only when a scheme is found nowhere else.
+
+A backend written before connections could end (`ConnectionRecord.ended`, `Backend.end`) keeps
+working: it inherits `Backend.end`, built from its own `load`, `rooms`, `update` and `leave`, which
+is right as long as it stores `ended` with the record (`ConnectionRecord.document()` does) and
+its `members` and `connections` leave out records whose `ended` is set (see `Backend.end`).
 """
 
 from __future__ import annotations

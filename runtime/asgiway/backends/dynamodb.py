@@ -11,7 +11,8 @@ for local work), is described by the constants below; the construct mirrors them
 Items, where <id> and <room> are the connection id and the room name exactly as given:
 
     pk            sk            other attributes
-    conn#<id>     conn          scope, state (JSON, S), expires_at (N), ttl    the record
+    conn#<id>     conn          scope, state (JSON, S), expires_at (N), ttl,   the record
+                                ended (S, only once the connection has ended)
     conn#<id>     room#<room>   ttl                                            a membership, by connection
     room#<room>   conn#<id>     ttl                                            the same, by room
 
@@ -26,14 +27,26 @@ Why this layout:
   finds everything it must remove with one Query; `members` is one Query on the room's partition.
   No hot path scans.
 - Liveness lives only in the record: `members` reads the members' records (BatchGetItem, only their
-  expiry). So `save` touches no membership, a join made before the save shows once it is saved, and
-  a membership can never outlive or outshine its record.
+  expiry and `ended`). So `save` touches no membership, a join made before the save shows once it
+  is saved, a join made after the connection ended never shows, and a membership can never
+  outlive or outshine its record.
 - `connections` scans with a filter. Listing every connection is rare, and the alternatives cost
   more: a partition listing all connections takes a write on every connect and disconnect on a
   single key (DynamoDB allows 1,000 writes a second per partition), and a global secondary index
   cannot be read consistently.
 - `update` is one conditional PutItem: it writes only while the record exists and its expiry is to
-  come, so a MESSAGE ending after a DISCONNECT elsewhere cannot bring the connection back.
+  come, so a MESSAGE ending after a DISCONNECT elsewhere cannot bring the connection back, and only
+  while the record has no `ended` other than the one written. When it has one, the failed
+  condition check returns the item (ReturnValuesOnConditionCheckFailure, which DynamoDB added on
+  2023-06-29, within boto3's 1.28 floor, and which consumes no read capacity), and a second
+  PutItem writes the record again with that `ended`: an ended connection stays ended.
+- `end` reads the record, then puts it back with `ended`, on condition that its scope, state and
+  expiry are still those it read (reading again if not), so it neither loses a concurrent
+  `update` nor lets one undo it; then it deletes the connection's memberships in `leave`'s order.
+  That is not atomic, and need not be: once the record is marked, every membership is invisible,
+  and one left behind (by a failure part way, or a `join` racing the end) is found by `delete`,
+  which reads the connection's partition, or goes by TTL. Only the actions the other calls need
+  are used (GetItem, PutItem, Query, BatchWriteItem): UpdateItem would take one more IAM grant.
 - `join` puts the by-room item, then the by-connection item; `leave` deletes them the other way
   round. Racing joins and leaves (in two containers) can then never leave a by-room item alone,
   which `members` would list while `delete`, reading the connection's partition, never found it.
@@ -52,9 +65,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
-from asgiway.backends.base import RECORD_LIFETIME_SECONDS, Backend, ConnectionRecord, dump_json
+from asgiway.backends.base import (
+    RECORD_LIFETIME_SECONDS,
+    Backend,
+    ConnectionRecord,
+    check_reason,
+    dump_json,
+)
 from asgiway.backends.dsn import Dsn
 from asgiway.exceptions import BackendError, ConfigurationError
 from asgiway.log_redaction import protect
@@ -79,6 +99,8 @@ TTL_ATTRIBUTE = "ttl"
 BILLING_MODE: Final = "PAY_PER_REQUEST"
 
 RECORD_SORT_KEY = "conn"
+#: The record's attribute saying why the connection ended, absent while it is live.
+ENDED = "ended"
 CONNECTION_TAG = "conn#"
 ROOM_TAG = "room#"
 
@@ -93,6 +115,10 @@ BATCH_GET_LIMIT = 100
 #: Waits before each try of a batch's unprocessed part (DynamoDB returns, rather than fails, what a
 #: throttled partition did not take): about 3 s in all, then BackendError.
 _BATCH_DELAYS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+#: How often `end` reads the record again when a write changed it between its read and its put.
+END_ATTEMPTS = 3
+#: The condition of every write over a record: it is there and has not expired.
+_UNEXPIRED = "attribute_exists(#pk) AND #expires_at > :now"
 _THROTTLED = ("ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded")
 _DENIED = ("AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException")
 
@@ -151,18 +177,24 @@ class DynamoDBBackend(Backend):
             dynamodb.put_item(TableName=self.table, Item=item)
 
     def update(self, record: ConnectionRecord) -> bool:
-        item = self._record_item(record)
+        # The record's own `ended` may end a live record, or must match the stored one.
+        condition = f"{_UNEXPIRED} AND attribute_not_exists(#ended)"
+        if record.ended is not None:
+            condition = f"{_UNEXPIRED} AND (attribute_not_exists(#ended) OR #ended = :ended)"
         with self._dynamodb() as dynamodb:
             try:
-                dynamodb.put_item(
-                    TableName=self.table,
-                    Item=item,
-                    ConditionExpression="attribute_exists(#pk) AND #expires_at > :now",
-                    ExpressionAttributeNames=_names(PARTITION_KEY, "expires_at"),
-                    ExpressionAttributeValues={":now": {"N": repr(time.time())}},
-                )
-            except dynamodb.exceptions.ConditionalCheckFailedException:
-                return False  # absent, deleted or expired (botocore does not retry this error)
+                self._put_if(dynamodb, record, condition)
+            except dynamodb.exceptions.ConditionalCheckFailedException as exc:
+                # Absent, deleted, expired, or ended (botocore does not retry this error).
+                # botocore parses the item the failure returns, but its stubs do not declare it.
+                found = cast("Item | None", exc.response.get("Item"))
+                if found is None or ENDED not in found or not _live(found, time.time()):
+                    return False
+                kept = replace(record, ended=found[ENDED]["S"])
+                try:
+                    self._put_if(dynamodb, kept, f"{_UNEXPIRED} AND #ended = :ended")
+                except dynamodb.exceptions.ConditionalCheckFailedException:
+                    return False  # deleted or saved anew since the first put
         return True
 
     def load(self, connection_id: str) -> ConnectionRecord | None:
@@ -173,8 +205,58 @@ class DynamoDBBackend(Backend):
         if item is None or not _live(item, time.time()):
             return None
         return ConnectionRecord.from_columns(
-            connection_id, item["scope"]["S"], item["state"]["S"], float(item["expires_at"]["N"])
+            connection_id,
+            item["scope"]["S"],
+            item["state"]["S"],
+            float(item["expires_at"]["N"]),
+            item[ENDED]["S"] if ENDED in item else None,
         )
+
+    def end(self, connection_id: str, reason: str) -> bool:
+        check_reason(reason)
+        with self._dynamodb() as dynamodb:
+            for _ in range(END_ATTEMPTS):
+                found = dynamodb.get_item(
+                    TableName=self.table, Key=_record_key(connection_id), ConsistentRead=True
+                ).get("Item")
+                if found is None or not _live(found, time.time()):
+                    return False
+                if ENDED in found:
+                    break  # ended already, for its first reason
+                try:
+                    dynamodb.put_item(
+                        TableName=self.table,
+                        Item={**found, ENDED: {"S": reason}},
+                        # The record as read: `found` holds the strings and numbers compared.
+                        ConditionExpression=(
+                            "#scope = :scope AND #state = :state AND #expires_at = :expires_at"
+                            " AND #expires_at > :now AND attribute_not_exists(#ended)"
+                        ),
+                        ExpressionAttributeNames=_names("scope", "state", "expires_at", ENDED),
+                        ExpressionAttributeValues={
+                            ":scope": found["scope"],
+                            ":state": found["state"],
+                            ":expires_at": found["expires_at"],
+                            ":now": {"N": repr(time.time())},
+                        },
+                    )
+                except dynamodb.exceptions.ConditionalCheckFailedException:
+                    continue  # written, deleted or expired since the read: read it again
+                break
+            else:
+                raise BackendError(
+                    f"{self.describe()}: could not end connection {connection_id!r}: its record changed"
+                    f" during each of {END_ATTEMPTS} attempts"
+                )
+        partition = CONNECTION_TAG + connection_id
+        rooms = [
+            item[SORT_KEY]["S"] for item in self._query(partition) if item[SORT_KEY]["S"] != RECORD_SORT_KEY
+        ]
+        # As `leave` does, by-connection items before by-room ones, so that a `join` racing this
+        # cannot leave a by-room item alone.
+        self._write([_delete(partition, room) for room in rooms])
+        self._write([_delete(room, partition) for room in rooms])
+        return True
 
     def delete(self, connection_id: str) -> None:
         partition = CONNECTION_TAG + connection_id
@@ -225,8 +307,8 @@ class DynamoDBBackend(Backend):
 
     def rooms(self, connection_id: str) -> list[str]:
         now = time.time()
-        items = self._query(CONNECTION_TAG + connection_id, "expires_at", TTL_ATTRIBUTE)
-        if not any(item[SORT_KEY]["S"] == RECORD_SORT_KEY and _live(item, now) for item in items):
+        items = self._query(CONNECTION_TAG + connection_id, "expires_at", TTL_ATTRIBUTE, ENDED)
+        if not any(item[SORT_KEY]["S"] == RECORD_SORT_KEY and _connected(item, now) for item in items):
             return []
         return [
             item[SORT_KEY]["S"].removeprefix(ROOM_TAG)
@@ -240,8 +322,8 @@ class DynamoDBBackend(Backend):
                 TableName=self.table,
                 ConsistentRead=True,
                 ProjectionExpression="#pk",
-                FilterExpression="#sk = :record AND #expires_at > :now",
-                ExpressionAttributeNames=_names(PARTITION_KEY, SORT_KEY, "expires_at"),
+                FilterExpression="#sk = :record AND #expires_at > :now AND attribute_not_exists(#ended)",
+                ExpressionAttributeNames=_names(PARTITION_KEY, SORT_KEY, "expires_at", ENDED),
                 ExpressionAttributeValues={
                     ":record": {"S": RECORD_SORT_KEY},
                     ":now": {"N": repr(time.time())},
@@ -422,6 +504,8 @@ class DynamoDBBackend(Backend):
             "expires_at": {"N": repr(record.expires_at)},
             TTL_ATTRIBUTE: {"N": str(math.ceil(record.expires_at))},
         }
+        if record.ended is not None:
+            item[ENDED] = {"S": record.ended}
         size = _item_size(item)
         if size > MAX_ITEM_BYTES:
             raise BackendError(
@@ -430,6 +514,22 @@ class DynamoDBBackend(Backend):
                 f" DynamoDB's item limit of 400 KB ({MAX_ITEM_BYTES:,} bytes)"
             )
         return item
+
+    def _put_if(self, dynamodb: DynamoDBClient, record: ConnectionRecord, condition: str) -> None:
+        """PutItem of the record on `condition`, which names #pk, #expires_at, #ended and :now, and
+        :ended (the record's `ended`) when the record has ended; a failed condition's exception
+        carries the item found, if any."""
+        values: dict[str, AttributeValueTypeDef] = {":now": {"N": repr(time.time())}}
+        if record.ended is not None:
+            values[":ended"] = {"S": record.ended}
+        dynamodb.put_item(
+            TableName=self.table,
+            Item=self._record_item(record),
+            ConditionExpression=condition,
+            ExpressionAttributeNames=_names(PARTITION_KEY, "expires_at", ENDED),
+            ExpressionAttributeValues=values,
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
 
     def _check_key_sizes(self, **names: str) -> None:
         """Refuse, before any write, a name that cannot be a key: each tagged name is a sort key in
@@ -462,13 +562,14 @@ class DynamoDBBackend(Backend):
             return [item for page in pages for item in page["Items"]]
 
     def _live_connections(self, connection_ids: list[str]) -> set[str]:
-        """Those of `connection_ids` whose record is live, read by BatchGetItem, 100 keys a call."""
+        """Those of `connection_ids` whose record is live and not ended, read by BatchGetItem, 100
+        keys a call."""
         now, live = time.time(), set()
 
         def get(batch: _GetBatch, dynamodb: DynamoDBClient) -> _GetBatch:
             answer = dynamodb.batch_get_item(RequestItems=batch)
             for item in answer["Responses"].get(self.table, []):
-                if _live(item, now):
+                if _connected(item, now):
                     live.add(item[PARTITION_KEY]["S"].removeprefix(CONNECTION_TAG))
             return answer["UnprocessedKeys"]
 
@@ -478,8 +579,8 @@ class DynamoDBBackend(Backend):
                 self.table: {
                     "Keys": [_record_key(connection_id) for connection_id in chunk],
                     "ConsistentRead": True,
-                    "ProjectionExpression": "#pk, #expires_at",
-                    "ExpressionAttributeNames": _names(PARTITION_KEY, "expires_at"),
+                    "ProjectionExpression": "#pk, #expires_at, #ended",
+                    "ExpressionAttributeNames": _names(PARTITION_KEY, "expires_at", ENDED),
                 }
             }
             self._until_processed("BatchGetItem", get, batch)
@@ -535,6 +636,11 @@ def _live(item: Item, now: float) -> bool:
     """Whether the item's expiry (the record's exact one, else its TTL) is still to come."""
     expiry = item.get("expires_at") or item[TTL_ATTRIBUTE]
     return float(expiry["N"]) > now
+
+
+def _connected(record: Item, now: float) -> bool:
+    """Whether the record is live and its connection has not ended: one to list and reach."""
+    return _live(record, now) and ENDED not in record
 
 
 def _item_size(item: Item) -> int:

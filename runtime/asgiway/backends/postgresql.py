@@ -19,7 +19,13 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from asgiway.backends.base import RECORD_LIFETIME_SECONDS, Backend, ConnectionRecord, dump_json
+from asgiway.backends.base import (
+    RECORD_LIFETIME_SECONDS,
+    Backend,
+    ConnectionRecord,
+    check_reason,
+    dump_json,
+)
 from asgiway.backends.dsn import Dsn
 from asgiway.exceptions import BackendError, ConfigurationError
 
@@ -66,6 +72,16 @@ DEFAULT_PORT = 5432
 # version (asgiway_rooms_expiry) is created on existing tables by the first container to start:
 # that locks only asgiway_rooms, and waits for nothing once it has the lock, so it cannot deadlock;
 # writes to the table wait for the build, which is quick on a table of live memberships.
+#
+# `ended` (NULL while the connection is live, else why it ended) came later too: a table without
+# it gets it from the first container to start, last of all. ADD COLUMN without a default only
+# changes the catalog, rewriting no row (existing records read NULL, live), but takes an ACCESS
+# EXCLUSIVE lock on asgiway_connections, so it runs only when pg_attribute lacks the column. It
+# cannot deadlock: every write that locks both tables locks asgiway_rooms first, so none holds
+# asgiway_connections while waiting for the share lock a new index may hold on asgiway_rooms. It
+# waits for statements in flight, milliseconds each, within lock_timeout (past it, the call fails
+# and the next one tries again). Containers still on the earlier version keep working on the new
+# column, never naming it (they would list ended connections until they are replaced).
 _SCHEMA = """
 DO $$
 BEGIN
@@ -75,7 +91,8 @@ BEGIN
             connection_id TEXT COLLATE "C" PRIMARY KEY,
             scope TEXT NOT NULL,
             state TEXT NOT NULL,
-            expires_at DOUBLE PRECISION NOT NULL
+            expires_at DOUBLE PRECISION NOT NULL,
+            ended TEXT
         );
     END IF;
     IF to_regclass('asgiway_connections_expiry') IS NULL THEN
@@ -95,6 +112,12 @@ BEGIN
     IF to_regclass('asgiway_rooms_expiry') IS NULL THEN
         CREATE INDEX asgiway_rooms_expiry ON asgiway_rooms (expires_at);
     END IF;
+    IF NOT EXISTS (
+        SELECT FROM pg_attribute
+        WHERE attrelid = to_regclass('asgiway_connections') AND attname = 'ended' AND NOT attisdropped
+    ) THEN
+        ALTER TABLE asgiway_connections ADD COLUMN ended TEXT;
+    END IF;
 END
 $$
 """
@@ -111,14 +134,28 @@ DELETE FROM asgiway_rooms WHERE expires_at <= %(now)s OR connection_id = ANY(ARR
 DELETE FROM asgiway_connections WHERE expires_at <= %(now)s;
 """
 _UPSERT = """
-INSERT INTO asgiway_connections (connection_id, scope, state, expires_at)
-VALUES (%(id)s, %(scope)s, %(state)s, %(expires_at)s)
+INSERT INTO asgiway_connections (connection_id, scope, state, expires_at, ended)
+VALUES (%(id)s, %(scope)s, %(state)s, %(expires_at)s, %(ended)s)
 ON CONFLICT (connection_id) DO UPDATE
-SET scope = EXCLUDED.scope, state = EXCLUDED.state, expires_at = EXCLUDED.expires_at
+SET scope = EXCLUDED.scope, state = EXCLUDED.state, expires_at = EXCLUDED.expires_at,
+    ended = EXCLUDED.ended
 """
-# RETURNING tells whether a row changed: `_execute` hands back rows, not a row count.
+# RETURNING tells whether a row changed: `_execute` hands back rows, not a row count. COALESCE
+# keeps a reason the row holds; an `end` committed while this waited for the row's lock counts,
+# since READ COMMITTED evaluates the SET on the row version that lock found.
 _UPDATE = """
-UPDATE asgiway_connections SET scope = %(scope)s, state = %(state)s, expires_at = %(expires_at)s
+UPDATE asgiway_connections
+SET scope = %(scope)s, state = %(state)s, expires_at = %(expires_at)s, ended = COALESCE(ended, %(ended)s)
+WHERE connection_id = %(id)s AND expires_at > %(now)s
+RETURNING connection_id
+"""
+# Rooms before the connection, as every write of both tables; the memberships go only if the
+# record is live, so that nothing is written otherwise. A `join` committed after the DELETE leaves
+# a membership that `members` and `rooms` never show (the record is ended) and `delete` removes.
+_END = """
+DELETE FROM asgiway_rooms WHERE connection_id = %(id)s AND EXISTS (
+    SELECT FROM asgiway_connections WHERE connection_id = %(id)s AND expires_at > %(now)s);
+UPDATE asgiway_connections SET ended = COALESCE(ended, %(reason)s)
 WHERE connection_id = %(id)s AND expires_at > %(now)s
 RETURNING connection_id
 """
@@ -152,6 +189,10 @@ class PostgreSQLBackend(Backend):
     Expired rows are invisible to every read, and deleted by a sweep that runs on `save` at most
     once per `sweep_interval` seconds. A membership expires with its connection, and on its own
     after the record lifetime (for a `join` whose connection was never saved).
+
+    An ended connection's row keeps its reason in the `ended` column (NULL while live): `members`,
+    `rooms` and `connections` leave such rows out, `end` sets it and removes the memberships in
+    one transaction, and `update` keeps a reason the row holds.
     """
 
     schemes = ("postgresql", "postgres")
@@ -187,6 +228,7 @@ class PostgreSQLBackend(Backend):
                 "scope": dump_json(record.scope),
                 "state": dump_json(record.state),
                 "expires_at": record.expires_at,
+                "ended": record.ended,
                 "now": time.time(),
             },
         )
@@ -201,6 +243,7 @@ class PostgreSQLBackend(Backend):
                 "scope": dump_json(record.scope),
                 "state": dump_json(record.state),
                 "expires_at": record.expires_at,
+                "ended": record.ended,
                 "now": time.time(),
             },
         )
@@ -208,14 +251,20 @@ class PostgreSQLBackend(Backend):
 
     def load(self, connection_id: str) -> ConnectionRecord | None:
         rows = self._execute(
-            "SELECT scope, state, expires_at FROM asgiway_connections"
+            "SELECT scope, state, expires_at, ended FROM asgiway_connections"
             " WHERE connection_id = %(id)s AND expires_at > %(now)s",
             {"id": connection_id, "now": time.time()},
         )
         if not rows:
             return None
-        ((scope, state, expires_at),) = rows
-        return ConnectionRecord.from_columns(connection_id, scope, state, expires_at)
+        ((scope, state, expires_at, ended),) = rows
+        return ConnectionRecord.from_columns(connection_id, scope, state, expires_at, ended)
+
+    def end(self, connection_id: str, reason: str) -> bool:
+        check_reason(reason)
+        # Safe to run again after a lost connection: COALESCE keeps the reason the first run set.
+        rows = self._execute(_END, {"id": connection_id, "reason": reason, "now": time.time()})
+        return bool(rows)
 
     def delete(self, connection_id: str) -> None:
         self._execute(_DELETE, {"id": connection_id})
@@ -238,7 +287,8 @@ class PostgreSQLBackend(Backend):
         rows = self._execute(
             "SELECT r.connection_id FROM asgiway_rooms r JOIN asgiway_connections c"
             " ON c.connection_id = r.connection_id"
-            " WHERE r.room = %(room)s AND r.expires_at > %(now)s AND c.expires_at > %(now)s",
+            " WHERE r.room = %(room)s AND r.expires_at > %(now)s AND c.expires_at > %(now)s"
+            " AND c.ended IS NULL",
             {"room": room, "now": time.time()},
         )
         return [connection_id for (connection_id,) in rows]
@@ -247,14 +297,15 @@ class PostgreSQLBackend(Backend):
         rows = self._execute(
             "SELECT r.room FROM asgiway_rooms r JOIN asgiway_connections c"
             " ON c.connection_id = r.connection_id"
-            " WHERE r.connection_id = %(id)s AND r.expires_at > %(now)s AND c.expires_at > %(now)s",
+            " WHERE r.connection_id = %(id)s AND r.expires_at > %(now)s AND c.expires_at > %(now)s"
+            " AND c.ended IS NULL",
             {"id": connection_id, "now": time.time()},
         )
         return [room for (room,) in rows]
 
     def connections(self) -> list[str]:
         rows = self._execute(
-            "SELECT connection_id FROM asgiway_connections WHERE expires_at > %(now)s",
+            "SELECT connection_id FROM asgiway_connections WHERE expires_at > %(now)s AND ended IS NULL",
             {"now": time.time()},
         )
         return [connection_id for (connection_id,) in rows]
@@ -291,7 +342,8 @@ class PostgreSQLBackend(Backend):
                 except psycopg2.Error as exc:
                     # psycopg2 marks a connection closed once libpq has lost it. Running the
                     # statement again is safe even if the server applied it before the connection
-                    # broke: every statement here is an idempotent upsert, update, delete or select.
+                    # broke: every statement here is an idempotent upsert, update, delete or select
+                    # (an `end` run twice says True twice, keeping the first reason).
                     if retried or not connection.closed:
                         raise BackendError(f"{self.describe()}: {self._reason(exc)}") from exc
                     retried = True

@@ -9,9 +9,12 @@ through a ':', nor act as a glob pattern (`*`, `?`, `[`) or a Cluster hash tag (
 set members, which are plain values, they are stored as they are.
 
     <prefix>c:<id>        string   the record as JSON, expiring (PXAT) at its `expires_at`
-    <prefix>connections   zset     every connection id, scored by its record's `expires_at`
+    <prefix>connections   zset     every live connection id, scored by its record's `expires_at`
     <prefix>r:<room>      zset     the room's connection ids, scored by when the membership expires
     <prefix>m:<id>        zset     the connection's room names, scored the same way
+
+An ended connection's record holds `"ended"` (why) as its document's first field, and its id is
+out of the index; as `members`, `rooms` and `connections` all go through the index, none shows it.
 
 Redis expires the record key itself, so no reader sees an expired record however long the store
 goes unswept, and reads also compare `expires_at` with this machine's clock. A membership lasts the
@@ -23,14 +26,21 @@ itself. Listing never uses KEYS or SCAN.
 
 Writes of several keys go in one MULTI/EXEC, or in one Lua script where a write depends on what
 the store holds; Redis applies either atomically. Each script names every key it touches in KEYS,
-as cluster mode requires. `update` writes the record only while the index still scores it live
-by this machine's clock (the test `load` makes), so a connection deleted meanwhile stays deleted.
-`delete` reads the connection's rooms, then runs a script that removes the record, the index
-entry and every membership, but only if no room was joined since the read; if one was, it reads
-again, at most `DELETE_ATTEMPTS` times in all. (It uses no WATCH: redis-py turns a connection lost
-while watching into a conflict and retries that without limit, so a server that stops answering
-would hold `delete` forever.) Every command and script is idempotent, so redis-py may safely
-resend one after a dropped connection or a timeout.
+as cluster mode requires. `update` writes the record only while it exists and its `expires_at`
+is ahead of this machine's clock (the test `load` makes), so a connection deleted meanwhile stays
+deleted, and keeps the `ended` the stored record holds, so an ended one stays ended and out of
+the index. `delete` reads the connection's rooms, then runs a script that removes the record, the
+index entry and every membership, but only if no room was joined since the read; if one was, it
+reads again, at most `DELETE_ATTEMPTS` times in all. `end` goes the same way, marking the record
+ended instead of removing it. (Neither uses WATCH: redis-py turns a connection lost while watching
+into a conflict and retries that without limit, so a server that stops answering would hold them
+forever.) Every command and script is idempotent, so redis-py may safely resend one after a
+dropped connection or a timeout.
+
+The scripts read a record's `expires_at` and `ended` where `ConnectionRecord.document()` puts
+them, last and first, and mark a record ended by writing `{"ended":<reason>,` over its opening
+brace, leaving the rest of the document as it was: decoding and encoding it with Redis's cjson
+would round numbers to 14 digits, turn `{}` into `[]`, and fail on a lone surrogate's escape.
 
 Needs Redis 7.0 or later (EXPIRE's NX and GT options), or any Valkey. ElastiCache Serverless
 always uses TLS (`rediss://`) and runs in cluster mode: only database 0, and every key of the store
@@ -39,15 +49,17 @@ in one hash slot, which the default prefix ensures.
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
-from asgiway.backends.base import RECORD_LIFETIME_SECONDS, Backend, ConnectionRecord
+from asgiway.backends.base import RECORD_LIFETIME_SECONDS, Backend, ConnectionRecord, check_reason
 from asgiway.backends.dsn import Dsn, did_you_mean
 from asgiway.exceptions import BackendError, ConfigurationError
 
@@ -63,9 +75,11 @@ DEFAULT_KEY_PREFIX = "{asgiway}:"
 DEFAULT_TIMEOUT_SECONDS = 5.0
 #: How often a command is resent after a dropped connection or a timeout, each time reconnecting.
 RETRIES = 2
-#: How often `delete` reads the connection's rooms again when a `join` raced it.
+#: How often `delete` and `end` read the connection's rooms again when a `join` raced them.
 DELETE_ATTEMPTS = 3
 CLIENT_NAME = "asgiway"
+#: What the `end` script answers when a `join` came between the read of the rooms and the script.
+_ROOMS_CHANGED = 2
 _CERT_REQS = ("none", "optional", "required")
 
 
@@ -95,20 +109,72 @@ _PARAMETERS: dict[str, Callable[[str], str | None]] = {
 }
 _TLS_PARAMETERS = ("ssl_cert_reqs", "ssl_ca_certs")
 
-# KEYS: the record, the index. ARGV: the id, the record's document, its expires_at in seconds and
-# in milliseconds (PXAT), this machine's time in seconds. 1 when written, 0 when not live.
-_UPDATE = """
-local expires_at = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if not expires_at or tonumber(expires_at) <= tonumber(ARGV[5]) then
+# Lua that sets `current` to the record at KEYS[1] and returns 0 unless it is there with an
+# `expires_at` (its document's last field) after `now`.
+_READ_UNEXPIRED = """
+local current = redis.call('GET', KEYS[1])
+if not current then
     return 0
 end
-if not redis.call('SET', KEYS[1], ARGV[2], 'XX', 'PXAT', ARGV[4]) then
+local expires_at = tonumber(string.match(current, '"expires_at":%s*([^%s,}]+)%s*}%s*$'))
+if not expires_at or expires_at <= now then
     return 0
 end
+"""
+
+# KEYS: the record, the index. ARGV: the id, the record's document without `ended`, its expires_at
+# in seconds and in milliseconds (PXAT), this machine's time in seconds, and the record's `ended`
+# as JSON ("" when None). 1 when written, 0 when there is no record or it has expired. The
+# reason the stored record holds wins over the given one: an ended record never turns live.
+_UPDATE = (
+    "local now = tonumber(ARGV[5])"
+    + _READ_UNEXPIRED
+    + """
+local ended = string.match(current, '^{"ended":("%l+"),')
+if not ended and ARGV[6] ~= '' then
+    ended = ARGV[6]
+end
+if ended then
+    redis.call('SET', KEYS[1], '{"ended":' .. ended .. ',' .. string.sub(ARGV[2], 2), 'PXAT', ARGV[4])
+    redis.call('ZREM', KEYS[2], ARGV[1])
+    return 1
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[4])
 redis.call('ZADD', KEYS[2], 'XX', ARGV[3], ARGV[1])
 redis.call('PEXPIREAT', KEYS[2], ARGV[4], 'GT')
 return 1
 """
+)
+
+# KEYS: the record, the connection's room set, the index, then the key of each room in ARGV[4..].
+# ARGV: the id, the reason as JSON, this machine's time in seconds, then the rooms read from the
+# room set. 0, writing nothing, when there is no record or it has expired; 2, writing nothing,
+# when the room set holds a room not passed (a `join` came after the read); else 1: the record
+# marked ended (unless it already was, keeping its first reason), out of the index and every room.
+_END = (
+    "local now = tonumber(ARGV[3])"
+    + _READ_UNEXPIRED
+    + """
+local passed = {}
+for i = 4, #ARGV do
+    passed[ARGV[i]] = true
+end
+for _, room in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+    if not passed[room] then
+        return 2
+    end
+end
+for i = 4, #KEYS do
+    redis.call('ZREM', KEYS[i], ARGV[1])
+end
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
+if not string.match(current, '^{"ended":') then
+    redis.call('SET', KEYS[1], '{"ended":' .. ARGV[2] .. ',' .. string.sub(current, 2), 'KEEPTTL')
+end
+return 1
+"""
+)
 
 # KEYS: the record, the connection's room set, the index, then the key of each room in ARGV[2..].
 # ARGV: the id, then the rooms read from the room set. 0, writing nothing, when the room set
@@ -212,7 +278,10 @@ class RedisBackend(Backend):
         with self._use() as client, client.pipeline() as pipe:
             # An expires_at already past makes SET delete the key: the record is dead at once.
             pipe.set(self._key("c", record.connection_id), payload, pxat=_milliseconds(record.expires_at))
-            _add(pipe, self._index_key, record.connection_id, record.expires_at)
+            if record.ended is None:
+                _add(pipe, self._index_key, record.connection_id, record.expires_at)
+            else:
+                pipe.zrem(self._index_key, record.connection_id)
             pipe.execute()
 
     def update(self, record: ConnectionRecord) -> bool:
@@ -220,10 +289,11 @@ class RedisBackend(Backend):
         keys = [self._key("c", record.connection_id), self._index_key]
         args: list[str | int] = [
             record.connection_id,
-            record.document(),
+            replace(record, ended=None).document(),
             repr(float(record.expires_at)),
             _milliseconds(record.expires_at),
             repr(time.time()),
+            "" if record.ended is None else json.dumps(record.ended),
         ]
         with self._use() as client:
             return bool(self._run(client, _UPDATE, keys, args))
@@ -248,6 +318,23 @@ class RedisBackend(Backend):
                     return
         raise BackendError(
             f"{self.describe()}: could not delete connection {connection_id!r}: its rooms changed"
+            f" during each of {DELETE_ATTEMPTS} attempts"
+        )
+
+    def end(self, connection_id: str, reason: str) -> bool:
+        check_reason(reason)
+        memberships = self._key("m", connection_id)
+        with self._use() as client:
+            for _ in range(DELETE_ATTEMPTS):
+                rooms = cast(list[str], client.zrange(memberships, 0, -1))
+                keys = [self._key("c", connection_id), memberships, self._index_key]
+                keys += [self._key("r", room) for room in rooms]
+                args: list[str | int] = [connection_id, json.dumps(reason), repr(time.time()), *rooms]
+                ended = self._run(client, _END, keys, args)
+                if ended != _ROOMS_CHANGED:
+                    return bool(ended)
+        raise BackendError(
+            f"{self.describe()}: could not end connection {connection_id!r}: its rooms changed"
             f" during each of {DELETE_ATTEMPTS} attempts"
         )
 

@@ -7,11 +7,14 @@ busy rooms; DynamoDB is the faster AWS-native store.
 Key layout, under the dsn's prefix P ("" or ending in "/"):
 
     P records/<id>              the record: JSON {"scope", "state", "expires_at"}, with its expiry
-                                also in the metadata `x-amz-meta-expires-at` and the Expires header
+                                also in the metadata `x-amz-meta-expires-at` and the Expires header;
+                                once the connection has ended, also "ended" (why), in the JSON and
+                                in the metadata `x-amz-meta-ended`
     P members/<room>/<id>       an empty marker: the connection is in the room (for `members`)
     P rooms/<id>/<room>         the same membership the other way round (for `rooms` and `delete`)
 
-A marker has no expiry of its own: it shows only while its connection's record is live.
+A marker has no expiry of its own: it shows only while its connection's record is live and not
+ended.
 
 `<id>` and `<room>` are `encode`d: '%', '/' and '.' are percent-encoded (%25, %2F, %2E), and so
 are the controls U+0000 to U+001F and U+007F, and U+FFFE and U+FFFF (awkward in keys, and most
@@ -28,7 +31,14 @@ request: moto accepts longer keys, S3 refuses them (KeyTooLongError).
 
 `update` is a GET, then a PutObject with If-Match on the ETag it saw (S3's conditional writes,
 since November 2024): S3 writes only over the very record found live, so one deleted meanwhile is
-never written back (404), one saved meanwhile never overwritten (412).
+never written back (404), one saved meanwhile never overwritten (412). It writes the `ended` of
+the record it found, if any, so an ended connection stays ended.
+
+`end` marks the record the same way, a GET then an If-Match PUT of it with `ended` (reading again
+after a 412, when an `update` came between, so that neither write is lost), and then deletes the
+connection's markers, members/ first, as `delete` does. That is not atomic, and need not be:
+once the record says ended, every marker is invisible, and one left behind (by a failure, or a
+`join` racing the end) is found by `delete`, which lists rooms/, or goes by the lifecycle rule.
 
 Expiry: S3 lifecycle rules expire objects by whole days, counted from an object's creation and
 rounded up to midnight UTC, and remove them lazily, hours or days later still. So they only clean
@@ -48,11 +58,12 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, cast
 from urllib.parse import unquote
 
-from asgiway.backends.base import Backend, ConnectionRecord
+from asgiway.backends.base import Backend, ConnectionRecord, check_reason
 from asgiway.backends.dsn import Dsn
 from asgiway.exceptions import BackendError, ConfigurationError
 from asgiway.log_redaction import protect
@@ -68,6 +79,8 @@ MEMBERS = "members/"
 ROOMS = "rooms/"
 #: The metadata key of a record's expiry (Unix seconds); S3 sends it as `x-amz-meta-expires-at`.
 EXPIRES_AT_METADATA = "expires-at"
+#: The metadata key of why an ended connection ended, absent while it is live (`x-amz-meta-ended`).
+ENDED_METADATA = "ended"
 #: The bucket's lifecycle rule: everything under the prefix expires this many days after creation.
 LIFECYCLE_RULE_ID = "asgiway-expire-connections"
 LIFECYCLE_EXPIRATION_DAYS = 1
@@ -90,8 +103,10 @@ _CONNECT_TIMEOUT_SECONDS = 2
 _READ_TIMEOUT_SECONDS = 5
 _MAX_ATTEMPTS = 3
 # Answers to a conditional PutObject whose If-Match no longer holds: the record changed (412) or is
-# gone (404). A 409 is a concurrent write or delete still in flight, to be retried from the HEAD.
-_NOT_MATCHED = frozenset({"412", "PreconditionFailed", "404", "NoSuchKey"})
+# gone (404). A 409 is a concurrent write or delete still in flight, to be retried from the GET.
+_CHANGED = frozenset({"412", "PreconditionFailed"})
+_GONE = frozenset({"404", "NoSuchKey"})
+_NOT_MATCHED = _CHANGED | _GONE
 _CONFLICT = frozenset({"409", "ConditionalRequestConflict"})
 # What `encode` escapes: the key syntax ('%', '/', '.'), the controls, and XML's non-characters.
 _ESCAPED = re.compile(r"[%/.\x00-\x1f\x7f\ufffe\uffff]")
@@ -129,11 +144,11 @@ class S3Backend(Backend):
 
     A record is one object, so `save` and `load` are one PUT and one GET, and `update` a GET and
     a conditional PUT. A membership is two empty marker objects, one per direction. `members` and
-    `connections` LIST the markers or records and then check each record's expiry with a HEAD (its
-    `x-amz-meta-expires-at`; LIST returns no metadata), several at a time. Writing each record's
-    expiry into its markers instead would save those HEADs but make every save rewrite every
-    marker, and a join racing a save could leave a marker with a stale expiry; the HEADs keep
-    writes single and reads always right.
+    `connections` LIST the markers or records and then check each record's expiry and `ended` with
+    a HEAD (its `x-amz-meta-expires-at` and `x-amz-meta-ended`; LIST returns no metadata), several
+    at a time. Writing each record's expiry into its markers instead would save those HEADs but
+    make every save rewrite every marker, and a join racing a save could leave a marker with a
+    stale expiry; the HEADs keep writes single and reads always right.
 
     One boto3 client serves every thread (botocore clients are thread-safe). The bucket is checked
     with a HeadBucket on first use, and again after any call that could not reach S3 or found the
@@ -193,10 +208,12 @@ class S3Backend(Backend):
                     found = s3.get_object(Bucket=self.bucket, Key=key)
                 except s3.exceptions.NoSuchKey:
                     return False
-                if ConnectionRecord.from_document(record.connection_id, found["Body"].read()).expired:
+                stored = ConnectionRecord.from_document(record.connection_id, found["Body"].read())
+                if stored.expired:
                     return False
+                written = replace(record, ended=stored.ended or record.ended)
                 try:
-                    self._put_record(s3, key, record, if_match=found["ETag"])
+                    self._put_record(s3, key, written, if_match=found["ETag"])
                 except s3.exceptions.ClientError as exc:
                     code = exc.response.get("Error", {}).get("Code", "")
                     if code in _NOT_MATCHED:
@@ -220,15 +237,52 @@ class S3Backend(Backend):
             record = ConnectionRecord.from_document(connection_id, response["Body"].read())
         return None if record.expired else record
 
+    def end(self, connection_id: str, reason: str) -> bool:
+        check_reason(reason)
+        key = self._record_key(connection_id)
+        with self._s3() as s3:
+            for _ in range(_MAX_ATTEMPTS):
+                try:
+                    found = s3.get_object(Bucket=self.bucket, Key=key)
+                except s3.exceptions.NoSuchKey:
+                    return False
+                stored = ConnectionRecord.from_document(connection_id, found["Body"].read())
+                if stored.expired:
+                    return False
+                if stored.ended is not None:
+                    break  # ended already, for its first reason
+                try:
+                    self._put_record(s3, key, replace(stored, ended=reason), if_match=found["ETag"])
+                except s3.exceptions.ClientError as exc:
+                    code = exc.response.get("Error", {}).get("Code", "")
+                    if code in _GONE:
+                        return False
+                    if code not in _CHANGED | _CONFLICT:
+                        raise
+                else:
+                    break
+            else:
+                raise BackendError(
+                    f"{self.describe()}: could not end connection {connection_id!r}: other writes to"
+                    f" its record came between its read and its write {_MAX_ATTEMPTS} times"
+                )
+        self._remove(connection_id)
+        return True
+
     def delete(self, connection_id: str) -> None:
+        # The record goes first: should anything later fail, what is left is invisible.
+        self._remove(connection_id, self._record_key(connection_id))
+
+    def _remove(self, connection_id: str, *first: str) -> None:
+        """Delete the keys `first`, then every membership marker of the connection."""
         rooms = self._list(self._key(ROOMS, encode(connection_id), "/"))
-        # The record goes first: should anything later fail, what is left is invisible. The rooms/
-        # markers go only once every members/ marker is gone: a delete that failed part way then
-        # still finds, when repeated, each marker it has to remove (as `join` and `leave` keep it).
+        # The rooms/ markers go only once every members/ marker is gone: a removal that failed part
+        # way then still finds, when repeated, each marker it has to remove (as `join` and `leave`
+        # keep it).
         markers = [self._member_key(room, connection_id) for room in rooms]
         twins = [self._room_key(connection_id, room) for room in rooms]
         with self._s3() as s3:
-            for keys in ([self._record_key(connection_id), *markers], twins):
+            for keys in ([*first, *markers], twins):
                 for start in range(0, len(keys), _DELETE_BATCH):
                     self._delete_batch(s3, connection_id, keys[start : start + _DELETE_BATCH])
 
@@ -303,12 +357,15 @@ class S3Backend(Backend):
 
     def _put_record(self, s3: S3Client, key: str, record: ConnectionRecord, *, if_match: str = "") -> None:
         """PutObject of the record at `key`; with `if_match`, only over the object of that ETag."""
+        metadata = {EXPIRES_AT_METADATA: repr(record.expires_at)}
+        if record.ended is not None:
+            metadata[ENDED_METADATA] = record.ended
         request: PutObjectRequestTypeDef = {
             "Bucket": self.bucket,
             "Key": key,
             "Body": record.document().encode(),
             "ContentType": "application/json",
-            "Metadata": {EXPIRES_AT_METADATA: repr(record.expires_at)},
+            "Metadata": metadata,
             "Expires": datetime.fromtimestamp(record.expires_at, UTC),
         }
         if if_match:
@@ -356,15 +413,15 @@ class S3Backend(Backend):
             return [decode(item["Key"][len(start) :]) for page in pages for item in page.get("Contents", [])]
 
     def _live(self, connection_ids: list[str]) -> list[str]:
-        """The ids among `connection_ids` whose record exists and has not expired."""
+        """The ids among `connection_ids` whose record exists, has not expired and has not ended."""
         with self._s3() as s3:
             assert self._heads is not None  # made with the client
             # map() cancels the HEADs not yet started as soon as one of them raises.
-            alive = self._heads.map(lambda c: self._expires_at(s3, c) > time.time(), connection_ids)
+            alive = self._heads.map(lambda c: self._live_until(s3, c) > time.time(), connection_ids)
             return [connection_id for connection_id, live in zip(connection_ids, alive, strict=True) if live]
 
-    def _expires_at(self, s3: S3Client, connection_id: str) -> float:
-        """The record's expiry from its metadata, or 0 when there is no record."""
+    def _live_until(self, s3: S3Client, connection_id: str) -> float:
+        """The record's expiry from its metadata, or 0 when there is no record or it has ended."""
         try:
             head = s3.head_object(Bucket=self.bucket, Key=self._record_key(connection_id))
         except s3.exceptions.ClientError as exc:
@@ -372,6 +429,8 @@ class S3Backend(Backend):
             if exc.response.get("Error", {}).get("Code") == "404":
                 return 0.0
             raise
+        if ENDED_METADATA in head["Metadata"]:
+            return 0.0
         return float(head["Metadata"].get(EXPIRES_AT_METADATA, 0.0))
 
     @contextmanager

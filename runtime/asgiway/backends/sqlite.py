@@ -14,18 +14,26 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from asgiway.backends.base import RECORD_LIFETIME_SECONDS, Backend, ConnectionRecord, dump_json
+from asgiway.backends.base import (
+    RECORD_LIFETIME_SECONDS,
+    Backend,
+    ConnectionRecord,
+    check_reason,
+    dump_json,
+)
 from asgiway.backends.dsn import Dsn
 from asgiway.exceptions import BackendError, ConfigurationError
 
 MEMORY = ":memory:"
 
+# `ended` is NULL while the connection is live, else why it ended ('gone', 'closed').
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS asgiway_connections (
     connection_id TEXT PRIMARY KEY,
     scope TEXT NOT NULL,
     state TEXT NOT NULL,
-    expires_at REAL NOT NULL
+    expires_at REAL NOT NULL,
+    ended TEXT
 );
 CREATE INDEX IF NOT EXISTS asgiway_connections_expiry ON asgiway_connections (expires_at);
 CREATE TABLE IF NOT EXISTS asgiway_rooms (
@@ -36,6 +44,9 @@ CREATE TABLE IF NOT EXISTS asgiway_rooms (
 );
 CREATE INDEX IF NOT EXISTS asgiway_rooms_connection ON asgiway_rooms (connection_id);
 """
+#: Brings a table made before `ended` existed up to date. SQLite adds a column without a default
+#: by changing the schema alone, rewriting no row: every existing record reads NULL, live.
+_ADD_ENDED = "ALTER TABLE asgiway_connections ADD COLUMN ended TEXT"
 
 
 class SQLiteBackend(Backend):
@@ -53,6 +64,11 @@ class SQLiteBackend(Backend):
     once per `sweep_interval` seconds, cheaply, through an index on the expiry. A membership
     expires with its connection, and on its own after the record lifetime (for a `join` whose
     connection was never saved).
+
+    An ended connection's row keeps its reason in the `ended` column (NULL while live): `members`,
+    `rooms` and `connections` leave such rows out, `end` removes the memberships in the same
+    transaction that sets the column, and `update` keeps a reason the row holds (COALESCE). A
+    file made before the column existed gets it when first opened (see `_create_tables`).
     """
 
     schemes = ("sqlite",)
@@ -84,9 +100,9 @@ class SQLiteBackend(Backend):
             if time.monotonic() >= self._next_sweep:
                 self._sweep(db, now)
             db.execute(
-                "INSERT OR REPLACE INTO asgiway_connections (connection_id, scope, state, expires_at)"
-                " VALUES (?, ?, ?, ?)",
-                (record.connection_id, scope, state, record.expires_at),
+                "INSERT OR REPLACE INTO asgiway_connections (connection_id, scope, state, expires_at, ended)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (record.connection_id, scope, state, record.expires_at, record.ended),
             )
 
     def update(self, record: ConnectionRecord) -> bool:
@@ -94,23 +110,36 @@ class SQLiteBackend(Backend):
         scope, state = dump_json(record.scope), dump_json(record.state)
         with self._transaction() as db:
             cursor = db.execute(
-                "UPDATE asgiway_connections SET scope = ?, state = ?, expires_at = ?"
-                " WHERE connection_id = ? AND expires_at > ?",
-                (scope, state, record.expires_at, record.connection_id, time.time()),
+                "UPDATE asgiway_connections SET scope = ?, state = ?, expires_at = ?,"
+                " ended = COALESCE(ended, ?) WHERE connection_id = ? AND expires_at > ?",
+                (scope, state, record.expires_at, record.ended, record.connection_id, time.time()),
             )
             return cursor.rowcount == 1
 
     def load(self, connection_id: str) -> ConnectionRecord | None:
         with self._use() as db:
             row = db.execute(
-                "SELECT scope, state, expires_at FROM asgiway_connections"
+                "SELECT scope, state, expires_at, ended FROM asgiway_connections"
                 " WHERE connection_id = ? AND expires_at > ?",
                 (connection_id, time.time()),
             ).fetchone()
         if row is None:
             return None
-        scope, state, expires_at = row
-        return ConnectionRecord.from_columns(connection_id, scope, state, expires_at)
+        scope, state, expires_at, ended = row
+        return ConnectionRecord.from_columns(connection_id, scope, state, expires_at, ended)
+
+    def end(self, connection_id: str, reason: str) -> bool:
+        check_reason(reason)
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE asgiway_connections SET ended = COALESCE(ended, ?)"
+                " WHERE connection_id = ? AND expires_at > ?",
+                (reason, connection_id, time.time()),
+            )
+            if cursor.rowcount != 1:
+                return False
+            db.execute("DELETE FROM asgiway_rooms WHERE connection_id = ?", (connection_id,))
+        return True
 
     def delete(self, connection_id: str) -> None:
         with self._transaction() as db:
@@ -138,7 +167,7 @@ class SQLiteBackend(Backend):
             rows = db.execute(
                 "SELECT r.connection_id FROM asgiway_rooms r JOIN asgiway_connections c"
                 " ON c.connection_id = r.connection_id"
-                " WHERE r.room = ? AND r.expires_at > ? AND c.expires_at > ?",
+                " WHERE r.room = ? AND r.expires_at > ? AND c.expires_at > ? AND c.ended IS NULL",
                 (room, now, now),
             ).fetchall()
         return [connection_id for (connection_id,) in rows]
@@ -149,7 +178,7 @@ class SQLiteBackend(Backend):
             rows = db.execute(
                 "SELECT r.room FROM asgiway_rooms r JOIN asgiway_connections c"
                 " ON c.connection_id = r.connection_id"
-                " WHERE r.connection_id = ? AND r.expires_at > ? AND c.expires_at > ?",
+                " WHERE r.connection_id = ? AND r.expires_at > ? AND c.expires_at > ? AND c.ended IS NULL",
                 (connection_id, now, now),
             ).fetchall()
         return [room for (room,) in rows]
@@ -157,7 +186,8 @@ class SQLiteBackend(Backend):
     def connections(self) -> list[str]:
         with self._use() as db:
             rows = db.execute(
-                "SELECT connection_id FROM asgiway_connections WHERE expires_at > ?", (time.time(),)
+                "SELECT connection_id FROM asgiway_connections WHERE expires_at > ? AND ended IS NULL",
+                (time.time(),),
             ).fetchall()
         return [connection_id for (connection_id,) in rows]
 
@@ -221,7 +251,17 @@ class SQLiteBackend(Backend):
         return connection
 
     def _create_tables(self, connection: sqlite3.Connection) -> None:
-        connection.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
+        """Create the tables, or add what a file made by an earlier version lacks (`ended`).
+
+        One write transaction: two processes opening such a file at once then take turns, and
+        the second finds the column there instead of failing with "duplicate column name".
+        """
+        # executescript leaves open the transaction its script begins, for the check below.
+        connection.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}")
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(asgiway_connections)")}
+        if "ended" not in columns:
+            connection.execute(_ADD_ENDED)
+        connection.execute("COMMIT")
 
     def _sweep(self, db: sqlite3.Connection, now: float) -> None:
         db.execute(
