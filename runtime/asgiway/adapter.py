@@ -6,6 +6,7 @@ import asyncio
 import atexit
 import logging
 import math
+import time
 from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -103,8 +104,8 @@ class Adapter:
             return deferred.handle(event)
         self._start_lifespan(context)
         if isinstance(event, dict) and is_websocket_event(event):
-            timeout = self._event_seconds(context, bounded_by_api_gateway=True)
-            return self._run(self._websocket(event, context, timeout))
+            deadline = time.monotonic() + self._event_seconds(context, bounded_by_api_gateway=True)
+            return self._run(self._websocket(event, context, deadline))
         source = infer_http_source(event, context, self.config) if isinstance(event, dict) else None
         if source is None:
             logger.error(
@@ -148,7 +149,7 @@ class Adapter:
         return HTTPResponse(500, _PLAIN_TEXT, b"Internal Server Error")
 
     async def _websocket(
-        self, event: LambdaEvent, context: LambdaContext | None, timeout: float
+        self, event: LambdaEvent, context: LambdaContext | None, deadline: float
     ) -> LambdaResponse:
         # The WebSocket machinery loads with the first WebSocket event: an HTTP-only cold start skips it.
         from asgiway.sources.websocket import WebSocketEvent
@@ -166,7 +167,7 @@ class Adapter:
         from asgiway.lifecycle import WebSocketLifecycle
 
         lifecycle = WebSocketLifecycle(self.app, self.config, self.backend, self._lifespan.app_state)
-        return await lifecycle(parsed, context, timeout)
+        return await lifecycle(parsed, context, deadline)
 
     def _start_lifespan(self, context: LambdaContext | None) -> None:
         if self._lifespan.state is LifespanCycleState.FAILED:

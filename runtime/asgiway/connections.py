@@ -6,7 +6,8 @@ Adapter's store and @connections endpoint. Outside one (an HTTP route, a script,
 
 Every method is `async`: the store and @connections calls run in threads, so the app's event loop
 is never blocked. A broadcast posts to every member at once through a bounded pool sharing one
-boto3 client, removes the connections that answer 410, and reports what it could not deliver.
+boto3 client, marks the connections that answer 410 gone (out of every room, their records kept for
+their DISCONNECT), and reports what it could not deliver.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiway.backends import Backend, from_dsn
+from asgiway.backends.base import CLOSED, GONE
 from asgiway.deferred import wait_for_delivery
 from asgiway.exceptions import BackendError, ConfigurationError, TooManyRoomsError
 from asgiway.management_api import (
@@ -54,8 +56,9 @@ def _fan_out_pool() -> ThreadPoolExecutor:
 
 @dataclass
 class BroadcastResult:
-    """What a broadcast did: `sent` reached their client, `gone` had left (410) and were removed,
-    `failed` maps the others to the reason (throttled after retries, 403, 5xx, timeouts)."""
+    """What a broadcast did: `sent` reached their client, `gone` had left (410) and are out of their
+    rooms from now on, `failed` maps the others to the reason (throttled after retries, 403, 5xx,
+    timeouts)."""
 
     sent: list[str] = field(default_factory=list)
     gone: list[str] = field(default_factory=list)
@@ -120,19 +123,22 @@ class Connections:
         return client_for(self.endpoint_url)
 
     async def send(self, connection_id: str, data: str | bytes) -> bool:
-        """Send one frame; False when the client has left (its record is then removed), or is
-        still completing its handshake (then kept)."""
+        """Send one frame; False when the client has left (then marked gone, and never posted to
+        again) or is still completing its handshake (then kept)."""
         check_message_size(data)
-        return bool(await asyncio.to_thread(self._deliver, connection_id, data))
+        return bool(await asyncio.to_thread(self._send_one, connection_id, data))
 
     async def close(self, connection_id: str | None = None) -> bool:
-        """Close a connection (the caller's by default); False when it had already left."""
+        """Close a connection (the caller's by default); False when it had already left.
+
+        The connection leaves its rooms at once; its record goes with the DISCONNECT that follows.
+        """
         target = self._target(connection_id)
         if target == self.connection_id and self._own_frames is not None:
             raise ConfigurationError(
                 "The caller is still in its handshake: refuse it with websocket.close() instead"
             )
-        await asyncio.to_thread(self.backend.delete, target)
+        await asyncio.to_thread(self.backend.end, target, CLOSED)
         return await asyncio.to_thread(self.api.delete, target)
 
     async def info(self, connection_id: str | None = None) -> dict[str, Any] | None:
@@ -202,10 +208,19 @@ class Connections:
                 (result.sent if outcome else result.gone).append(connection_id)
         return result
 
+    def _send_one(self, connection_id: str, data: str | bytes) -> bool | None:
+        """`_deliver`, unless the connection has already ended: nothing is posted to it again.
+        (A broadcast needs no such read: rooms and listings leave ended connections out.)"""
+        record = self.backend.load(connection_id)
+        if record is not None and record.ended is not None:
+            return False
+        return self._deliver(connection_id, data)
+
     def _deliver(self, connection_id: str, data: str | bytes) -> bool | None:
-        """True when delivered, False when the client has left (its record is then removed),
-        None for a 410 from a connection too young to tell: API Gateway answers 410 until
-        `$connect` has returned, and the record is saved just before that."""
+        """True when delivered, False when the client has left (it is then marked gone: out of its
+        rooms, its record kept for its DISCONNECT), None for a 410 from a connection too young to
+        tell: API Gateway answers 410 until `$connect` has returned, and the record is saved just
+        before that."""
         if connection_id == self.connection_id and self._own_frames is not None:
             self._own_frames(data)  # the caller is still in its handshake: delivered right after it
             return True
@@ -213,9 +228,9 @@ class Connections:
         if self.api.post(connection_id, data):
             return True
         record = self.backend.load(connection_id)
-        if record is not None and record.age < HANDSHAKE_GRACE_SECONDS:
+        if record is not None and record.ended is None and record.age < HANDSHAKE_GRACE_SECONDS:
             return None
-        self.backend.delete(connection_id)
+        self.backend.end(connection_id, GONE)
         return False
 
     def _target(self, connection_id: str | None) -> str:

@@ -2,12 +2,18 @@
 
 - CONNECT: 200 once the app accepted (with Sec-WebSocket-Protocol when it chose one); 403 when
   it closed or never answered the handshake; the denial's own status for a
-  `websocket.http.response`; 500 when it raised; 504 when it ran out of time.
-- MESSAGE: 200; an app's `websocket.close` deletes the connection through @connections.
-- DISCONNECT: 200; the record is removed whatever the app did.
+  `websocket.http.response`; 500 when it raised; 504 when it ran out of time. An app that accepts,
+  then closes, gets a 200: its frames go out after the handshake, then the connection is closed.
+- MESSAGE: 200; an app's `websocket.close` closes the connection through @connections.
+- DISCONNECT: 200; the app is replayed once with the real close code, and the record is removed
+  whatever the app did.
 - MESSAGE for an unknown connection: 410, and the connection is closed so its client can reconnect.
 
-The record (scope and per-connection state) is stored only once the app accepted at CONNECT.
+The record (scope and per-connection state) is stored only once the app accepted at CONNECT. A
+connection can end before its DISCONNECT: @connections answers 410 (the peer is gone) or the app
+closes it. Its record is then marked ended (out of every room, left out of broadcasts, a MESSAGE
+for it answered 410) and stays until that DISCONNECT: a gone one's replays the app once, with the
+stored state, so disconnect handlers run; a closed one's is the close's echo and only removes it.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from asgiway.backends import Backend, ConnectionRecord
+from asgiway.backends.base import CLOSED, EXPIRY_MARGIN_SECONDS, GONE
 from asgiway.connections import CONNECTIONS_SCOPE_KEY, Connections
 from asgiway.deferred import deliver_after_handshake, delivery_in_flight, wait_for_delivery
 from asgiway.exceptions import BackendError, MalformedEventError
@@ -69,12 +76,16 @@ class WebSocketLifecycle:
         self.lifespan_state = lifespan_state
 
     async def __call__(
-        self, event: WebSocketEvent, context: LambdaContext | None, timeout: float
+        self, event: WebSocketEvent, context: LambdaContext | None, deadline: float
     ) -> LambdaResponse:
-        """The Lambda response to `event`; a failure of the event, the store or @connections is
-        answered with its status (400, 503, 502) and logged, never raised."""
+        """The Lambda response to `event`, given by `deadline` (a `time.monotonic()`); a failure of
+        the event, the store or @connections is answered with its status (400, 503, 502) and
+        logged, never raised.
+
+        The deadline, not a duration, travels down: what runs before the app (the store's read,
+        a slow first import) comes out of the app's time, never on top of the event's."""
         try:
-            return await self._serve(event, context, timeout)
+            return await self._serve(event, context, deadline)
         except MalformedEventError as exc:
             logger.error("Malformed %s event for %s: %s", event.type, event.connection_id, exc)
             return _reply(400, "Bad Request")
@@ -86,16 +97,22 @@ class WebSocketLifecycle:
             return _reply(503, "Service Unavailable")
 
     async def _serve(
-        self, event: WebSocketEvent, context: LambdaContext | None, timeout: float
+        self, event: WebSocketEvent, context: LambdaContext | None, deadline: float
     ) -> LambdaResponse:
         if event.type is EventType.CONNECT:
-            return await self._connect(event, context, timeout)
+            return await self._connect(event, context, deadline)
         record = self.backend.load(event.connection_id)
         if record is None:
             return await self._unknown(event)
+        if event.type is EventType.MESSAGE and record.ended is not None:
+            # The peer is gone, or the app closed it: API Gateway may still be delivering frames.
+            logger.info(
+                "MESSAGE for connection %s, which has ended (%s): 410", event.connection_id, record.ended
+            )
+            return _reply(410, "Gone")
         if event.type is EventType.MESSAGE:
-            return await self._message(event, record, context, timeout)
-        return await self._disconnect(event, record, context, timeout)
+            return await self._message(event, record, context, deadline)
+        return await self._disconnect(event, record, context, deadline)
 
     def _endpoint(self, event: WebSocketEvent) -> str:
         return self.config.api_gateway_endpoint_url or configured_endpoint_url() or event.endpoint_url
@@ -121,10 +138,11 @@ class WebSocketLifecycle:
         return scope
 
     async def _connect(
-        self, event: WebSocketEvent, context: LambdaContext | None, timeout: float
+        self, event: WebSocketEvent, context: LambdaContext | None, deadline: float
     ) -> LambdaResponse:
         stored_scope = event.connect_scope(self.config)
         state = dict(self.lifespan_state)
+        timeout = _seconds_left(deadline)
         scope = self._scope(event, stored_scope, context, state, timeout)
         # API Gateway refuses posts until $connect has returned: frames to the caller wait for it.
         pending: list[str | bytes] = []
@@ -172,7 +190,13 @@ class WebSocketLifecycle:
                 event.connection_id,
                 cycle.close_code,
             )
-            self.backend.delete(event.connection_id)  # rooms it may have joined on the way
+            # Rooms it may have joined on the way go; a record marked closed stays only so that
+            # its DISCONNECT, which follows the close, is known as expected.
+            self.backend.delete(event.connection_id)
+            tombstone_expiry = time.time() + EXPIRY_MARGIN_SECONDS
+            self.backend.save(
+                ConnectionRecord(event.connection_id, stored_scope, {}, tombstone_expiry, CLOSED)
+            )
         else:
             own_state = persistable(state, self.lifespan_state, event.connection_id) or {}
             self.backend.save(ConnectionRecord(event.connection_id, stored_scope, own_state))
@@ -214,7 +238,7 @@ class WebSocketLifecycle:
         event: WebSocketEvent,
         record: ConnectionRecord,
         context: LambdaContext | None,
-        timeout: float,
+        deadline: float,
     ) -> LambdaResponse:
         message = event.received()
         connections = self._connections(event)
@@ -242,19 +266,12 @@ class WebSocketLifecycle:
                 await send_now(held.pop())
             held.append(data)
 
-        cycle, state = await self._replay(event, record, context, timeout, message=message, deliver=post)
+        cycle, state = await self._replay(event, record, context, deadline, message=message, deliver=post)
         closing = cycle.state is WebSocketCycleState.CLOSED
         reply_body = held.pop() if held and isinstance(held[0], str) and not closing else None
         for frame in held:  # binary (a route response carries text), or before the app's close
             await send_now(frame)
-        if gone:
-            logger.info("Connection %s is gone (410); removing its record", event.connection_id)
-            self.backend.delete(event.connection_id)
-            return _reply(200)
-        if closing:
-            self.backend.delete(event.connection_id)
-            await asyncio.to_thread(connections.delete, event.connection_id)
-        elif state is not None and encoded(state) != encoded(record.state):
+        if state is not None and encoded(state) != encoded(record.state) and not closing:
             kept = self.backend.update(
                 ConnectionRecord(record.connection_id, record.scope, state, record.expires_at)
             )
@@ -262,7 +279,16 @@ class WebSocketLifecycle:
                 logger.info(
                     "Connection %s was removed during this event; its state is dropped", event.connection_id
                 )
-        reply = self._session_reply(event, cycle, timeout)
+        if gone:
+            # Its DISCONNECT is still to come, and will replay the app once with this state.
+            logger.info(
+                "Connection %s is gone (410): out of its rooms until its DISCONNECT", event.connection_id
+            )
+            self.backend.end(event.connection_id, GONE)
+        elif closing:
+            self.backend.end(event.connection_id, CLOSED)  # its DISCONNECT, which follows, removes it
+            await asyncio.to_thread(connections.delete, event.connection_id)
+        reply = self._session_reply(event, cycle)
         if reply_body is not None and reply["statusCode"] == 200:
             reply["body"] = reply_body
         elif reply_body is not None:
@@ -274,34 +300,40 @@ class WebSocketLifecycle:
         event: WebSocketEvent,
         record: ConnectionRecord,
         context: LambdaContext | None,
-        timeout: float,
+        deadline: float,
     ) -> LambdaResponse:
+        if record.ended == CLOSED:
+            # The app closed it (at CONNECT or later): this DISCONNECT is the close's own echo.
+            logger.debug("DISCONNECT of %s, which the app closed: record removed", event.connection_id)
+            self.backend.delete(event.connection_id)
+            return _reply(200)
         try:
             cycle, _ = await self._replay(
-                event, record, context, timeout, message=event.disconnected(), deliver=None
+                event, record, context, deadline, message=event.disconnected(), deliver=None
             )
         finally:
             self.backend.delete(event.connection_id)
-        return self._session_reply(event, cycle, timeout)
+        return self._session_reply(event, cycle)
 
     async def _replay(
         self,
         event: WebSocketEvent,
         record: ConnectionRecord,
         context: LambdaContext | None,
-        timeout: float,
+        deadline: float,
         *,
         message: Message,
         deliver: Deliver | None,
     ) -> tuple[WebSocketCycle, dict[str, Any] | None]:
         state = session_state(record.state, self.lifespan_state)
+        timeout = _seconds_left(deadline)
         cycle = WebSocketCycle(
             self._scope(event, record.scope, context, state, timeout), [message], deliver, replay=True
         )
         await cycle.run(self.app, timeout)
         return cycle, persistable(state, self.lifespan_state, event.connection_id)
 
-    def _session_reply(self, event: WebSocketEvent, cycle: WebSocketCycle, timeout: float) -> LambdaResponse:
+    def _session_reply(self, event: WebSocketEvent, cycle: WebSocketCycle) -> LambdaResponse:
         if cycle.end is SessionEnd.RAISED and _is_disconnect_signal(event, cycle.error):
             logger.debug("The app ended DISCONNECT of %s by raising its close code", event.connection_id)
             return _reply(200)
@@ -318,7 +350,7 @@ class WebSocketLifecycle:
                 "The app did not finish %s of %s within %.1fs",
                 event.type,
                 event.connection_id,
-                timeout,
+                cycle.timeout,
             )
             return _reply(504, "Gateway Timeout")
         return _reply(200)
@@ -343,6 +375,11 @@ def _is_disconnect_signal(event: WebSocketEvent, error: BaseException | None) ->
         return False
     code: object = getattr(error, "code", None)
     return bool(code == event.disconnected()["code"])
+
+
+def _seconds_left(deadline: float) -> float:
+    """The time the app gets from now until the event's `deadline` (never none at all)."""
+    return max(0.1, deadline - time.monotonic())
 
 
 def _broadcast_seconds(timeout: float) -> float:

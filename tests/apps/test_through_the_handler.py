@@ -131,6 +131,15 @@ def test_accepting_then_closing_at_connect_delivers_the_frames_then_closes(
         ("POST", b'{"error": "token expired"}'),
         ("DELETE", b""),
     ]
-    assert from_dsn(dsn).load("x=") is None
-    assert from_dsn(dsn).connections() == []
+    # No live connection: only a record marked closed, so that its DISCONNECT is known as expected.
+    store = from_dsn(dsn)
+    tombstone = store.load("x=")
+    assert tombstone is not None
+    assert tombstone.ended == "closed"
+    assert store.connections() == []
     assert "then closed it with code 4401" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="asgiway"):
+        assert handler(disconnect_event("x=", code=1000), LambdaContextStub()) == {"statusCode": 200}
+    assert store.load("x=") is None
+    assert [record.levelname for record in caplog.records] == ["DEBUG"]

@@ -85,10 +85,15 @@ def test_a_broadcast_through_every_fault_prunes_retries_and_reports_by_connectio
     for connection_id in ids("always500"):
         assert "InternalServerError" in result.failed[connection_id]
 
-    # The gone are removed; a failure is not a departure, so everyone else is kept.
-    assert all(store.load(connection_id) is None for connection_id in ids("gone"))
+    # The gone are marked gone (out of every listing until their DISCONNECT); a failure is not a
+    # departure, so everyone else stays live.
+    gone = [store.load(connection_id) for connection_id in ids("gone")]
+    assert all(record is not None and record.ended == "gone" for record in gone)
     kept = [connection_id for fate in FATES if fate != "gone" for connection_id in ids(fate)]
-    assert all(store.load(connection_id) is not None for connection_id in kept)
+    assert all(
+        (record := store.load(connection_id)) is not None and record.ended is None for connection_id in kept
+    )
+    assert sorted(store.connections()) == sorted(kept)
 
     # Retried exactly as often as the fault asked, and nothing served twice.
     posts = {connection_id: len(connections_api.sent(connection_id)) for connection_id in kept}

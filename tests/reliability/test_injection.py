@@ -474,10 +474,10 @@ def test_client_chosen_rooms_and_state_keys_stay_in_their_own_record(
 SEND_IDS = ["..", ".", "../innocent-1=", "innocent-2=/../innocent-1=", "..%2Finnocent-1=", "*", "innocent-?="]
 
 
-def test_sends_to_hostile_ids_reach_and_remove_only_that_id(
+def test_sends_to_hostile_ids_reach_and_end_only_that_id(
     store: Backend, innocent: Snapshot, connections_api: ConnectionsApiDouble
 ) -> None:
-    """@connections answers 410 for each; the record removed is the hostile one, no other."""
+    """@connections answers 410 for each; the record marked gone is the hostile one, no other."""
     # Saved long enough ago that a 410 means "gone", not "still in its handshake".
     past = time.time() + RECORD_LIFETIME_SECONDS - 2 * HANDSHAKE_GRACE_SECONDS
     for connection_id in SEND_IDS:
@@ -487,6 +487,8 @@ def test_sends_to_hostile_ids_reach_and_remove_only_that_id(
 
     for connection_id in SEND_IDS:
         assert asyncio.run(connections.send(connection_id, "hi")) is False, connection_id
-        assert store.load(connection_id) is None, connection_id
+        gone = store.load(connection_id)
+        assert gone is not None, connection_id
+        assert gone.ended == "gone", connection_id
     assert [call.connection_id for call in connections_api.calls] == SEND_IDS
     assert Snapshot.of(store) == innocent

@@ -50,7 +50,7 @@ def serve(app: Any, dsn: str, api: ConnectionsApiDouble, **options: Any) -> Adap
     return Adapter(app, dsn=dsn, api_gateway_endpoint_url=api.endpoint_url, lifespan="off", **options)
 
 
-def test_broadcast_reaches_the_room_and_prunes_the_gone(
+def test_broadcast_reaches_the_room_and_marks_the_gone(
     dsn: str, connections_api: ConnectionsApiDouble
 ) -> None:
     handler = serve(room_app(), dsn, connections_api)
@@ -70,7 +70,10 @@ def test_broadcast_reaches_the_room_and_prunes_the_gone(
     assert connections_api.sent("a=")[-1] == b"hello red"
     assert connections_api.sent("b=")[-1] == b"hello red"
     assert b"hello red" not in connections_api.sent("d=")
-    assert store.load("c=") is None
+    # c= is out of the room and marked gone; its record waits for its DISCONNECT.
+    gone = store.load("c=")
+    assert gone is not None
+    assert gone.ended == "gone"
     assert sorted(store.members("red")) == ["a=", "b="]
     record = store.load("a=")
     assert record is not None
@@ -190,7 +193,11 @@ def test_send_close_and_info_for_any_connection(dsn: str, connections_api: Conne
     assert set(info) == {"ConnectedAt", "Identity", "LastActiveAt"}
     assert closed is True
     assert after is False
-    assert store.load("x=") is None
+    # Closed by the app: kept, marked, until its DISCONNECT; nothing was posted after the close.
+    record = store.load("x=")
+    assert record is not None
+    assert record.ended == "closed"
+    assert [call.method for call in connections_api.calls] == ["POST", "GET", "DELETE"]
 
 
 def test_connections_of_outside_an_event_says_what_to_do() -> None:

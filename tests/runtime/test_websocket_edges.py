@@ -222,7 +222,9 @@ def test_an_exception_at_message_is_500_and_the_connection_stays(
     assert from_dsn(dsn).load(CONNECTION) is not None
 
 
-def test_an_app_close_deletes_the_connection(dsn: str, connections_api: ConnectionsApiDouble) -> None:
+def test_an_app_close_closes_the_connection_and_marks_it_closed(
+    dsn: str, connections_api: ConnectionsApiDouble
+) -> None:
     async def close(send: Any, message: Any) -> None:
         await send({"type": "websocket.send", "text": "bye"})
         await send({"type": "websocket.close", "code": 1000})
@@ -230,11 +232,15 @@ def test_an_app_close_deletes_the_connection(dsn: str, connections_api: Connecti
     handler = connected(accepting(close), dsn, connections_api)
     assert handler(message_event(CONNECTION, "quit"), LambdaContextStub()) == {"statusCode": 200}
     assert [call.method for call in connections_api.calls] == ["POST", "DELETE"]
-    assert from_dsn(dsn).load(CONNECTION) is None
+    # Marked closed until the DISCONNECT that follows the close removes it.
+    record = from_dsn(dsn).load(CONNECTION)
+    assert record is not None
+    assert record.ended == "closed"
+    assert from_dsn(dsn).connections() == []
 
 
 @pytest.mark.parametrize("bare", [False, True])
-def test_a_gone_peer_removes_the_record_and_raises_nothing(
+def test_a_gone_peer_is_marked_gone_and_raises_nothing(
     dsn: str, connections_api: ConnectionsApiDouble, bare: bool
 ) -> None:
     async def chatty(send: Any, message: Any) -> None:
@@ -246,7 +252,10 @@ def test_a_gone_peer_removes_the_record_and_raises_nothing(
     connections_api.bare_gone = bare
     assert handler(message_event(CONNECTION, "x"), LambdaContextStub()) == {"statusCode": 200}
     assert len(connections_api.calls_of("POST")) == 1  # nothing more is posted to a gone peer
-    assert from_dsn(dsn).load(CONNECTION) is None
+    record = from_dsn(dsn).load(CONNECTION)
+    assert record is not None
+    assert record.ended == "gone"  # kept for its DISCONNECT, out of every listing
+    assert from_dsn(dsn).connections() == []
 
 
 def test_other_post_failures_surface_in_the_app(dsn: str, connections_api: ConnectionsApiDouble) -> None:

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import time
 from typing import Any
 
 import pytest
 
 from asgiway import Adapter
-from asgiway.backends import from_dsn
+from asgiway.backends import ConnectionRecord, Dsn, from_dsn
+from asgiway.backends.sqlite import SQLiteBackend
 from asgiway.testing import (
     ConnectionsApiDouble,
     LambdaContextStub,
@@ -110,3 +113,27 @@ def test_websocket_events_are_cut_at_api_gateways_timeout_not_lambdas(
     assert handler(connect_event(CONNECTION), LambdaContextStub()) == {"statusCode": 200}
     reply = handler(message_event(CONNECTION, "wait"), LambdaContextStub(timeout_seconds=30))
     assert reply["statusCode"] == 504
+
+
+class SlowToRead(SQLiteBackend):
+    """A store whose read takes a second, as a distant or throttled one can."""
+
+    def load(self, connection_id: str) -> ConnectionRecord | None:
+        time.sleep(1.0)
+        return super().load(connection_id)
+
+
+def test_time_spent_before_the_app_comes_out_of_the_apps_time(
+    dsn: str, connections_api: ConnectionsApiDouble, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The event's deadline is fixed when the handler reads the Lambda's remaining time: a slow
+    store read before the app shortens the app's time, so the answer never comes after it."""
+    app = HangsOn("websocket.receive")
+    handler = connected(app, dsn, connections_api)
+    handler.backend = SlowToRead.from_dsn(Dsn.parse(dsn))
+    with caplog.at_level(logging.ERROR, logger="asgiway"):
+        reply = handler(message_event(CONNECTION, "wait"), LambdaContextStub(timeout_seconds=3.0))
+    assert reply["statusCode"] == 504
+    # 3 s left, less the 0.5 s margin, less the second the read took: at most 1.5 s for the app.
+    (given,) = re.findall(r"within ([0-9.]+)s", caplog.text)
+    assert float(given) <= 1.5

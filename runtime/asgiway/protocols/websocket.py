@@ -84,6 +84,8 @@ class WebSocketCycle:
         self.accept_headers: Headers = []
         self.denial: Denial | None = None
         self.end: SessionEnd | None = None
+        #: The seconds the app was given (set by `run`).
+        self.timeout = 0.0
         self.error: BaseException | None = None
         #: Whether the app has taken `websocket.connect`: a router that matches no route closes
         #: the handshake without reading it.
@@ -96,6 +98,7 @@ class WebSocketCycle:
 
     async def run(self, app: ASGIApp, timeout: float) -> SessionEnd:
         """Run the app until its session ends, all within `timeout` seconds; say why it ended."""
+        self.timeout = timeout
         try:
             self.end, self.error = await run_bounded(
                 app(self.scope, self.receive, self.send), timeout, self._waiting
