@@ -101,7 +101,7 @@ class Adapter:
         if is_delivery(event):
             from asgiway import deferred
 
-            return deferred.handle(event)
+            return deferred.handle(event, self._delivery_endpoint)
         self._start_lifespan(context)
         if isinstance(event, dict) and is_websocket_event(event):
             deadline = time.monotonic() + self._event_seconds(context, bounded_by_api_gateway=True)
@@ -168,6 +168,19 @@ class Adapter:
 
         lifecycle = WebSocketLifecycle(self.app, self.config, self.backend, self._lifespan.app_state)
         return await lifecycle(parsed, context, deadline)
+
+    def _delivery_endpoint(self, connection_id: str) -> str | None:
+        """Where a delivery to `connection_id` may post: the configured @connections endpoint, else
+        the one its CONNECT recorded; never one the delivery's payload names."""
+        from asgiway.deferred import RECORDED_ENDPOINT_KEY
+        from asgiway.management_api import configured_endpoint_url
+
+        configured = self.config.api_gateway_endpoint_url or configured_endpoint_url()
+        if configured or self.backend is None:
+            return configured
+        record = self.backend.load(connection_id)
+        recorded = record.scope.get(RECORDED_ENDPOINT_KEY) if record is not None else None
+        return recorded if isinstance(recorded, str) else None
 
     def _start_lifespan(self, context: LambdaContext | None) -> None:
         if self._lifespan.state is LifespanCycleState.FAILED:

@@ -8,6 +8,15 @@ which posts them once the handshake is through, retrying 410 briefly. The functi
 `lambda:InvokeFunction` on itself (the CDK construct grants it). Elsewhere (tests, the local
 emulator) a background thread of the same process does the same; a MESSAGE of that connection in
 that process waits for it, so the frames come before any reply.
+
+The invocation's payload names the connection and carries the frames; it never names where to
+post them. Anyone allowed to invoke the function could otherwise make it sign requests with its
+role to a host of their choosing (an execute-api host of their own API included). The endpoint is
+the function's configured one, else the one recorded with the connection at CONNECT (see
+`RECORDED_ENDPOINT_KEY`); a payload for a connection with neither is refused, as is any payload
+that is not exactly the documented shape: answered 400 and logged, never raised (Lambda would
+retry a raise). The payload is not signed: whoever may invoke the function can already hand it
+any API Gateway event, MESSAGE included, which makes the app post to that connection anyway.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import functools
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +45,13 @@ MAX_ASYNC_PAYLOAD_BYTES = 256 * 1024
 HANDSHAKE_WAIT_SECONDS = 5.0
 _RETRY_DELAYS = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0, 1.0)
 
+#: Where the CONNECT records the @connections endpoint it served, in the stored scope.
+RECORDED_ENDPOINT_KEY = "asgiway.endpoint_url"
+#: API Gateway's connection ids are short base64-like strings; a payload's must look like one.
+_CONNECTION_ID = re.compile(r"[A-Za-z0-9+/=_-]{1,128}")
+#: At most this many frames in one payload: its size is bounded by Lambda anyway.
+_MAX_FRAMES = 10_000
+
 _in_flight: dict[str, threading.Thread] = {}
 _in_flight_lock = threading.Lock()
 
@@ -46,10 +63,6 @@ def encode_frames(frames: list[str | bytes]) -> list[dict[str, str]]:
     ]
 
 
-def decode_frames(encoded: list[dict[str, str]]) -> list[str | bytes]:
-    return [item["text"] if "text" in item else base64.b64decode(item["bytes"]) for item in encoded]
-
-
 def deliver_after_handshake(
     endpoint_url: str,
     connection_id: str,
@@ -58,21 +71,20 @@ def deliver_after_handshake(
     *,
     close: bool = False,
 ) -> None:
-    """Arrange for `frames` to reach the client once CONNECT has returned; then, with `close`,
-    for the connection to be closed (@connections DELETE)."""
-    payload: dict[str, Any] = {
-        "endpoint_url": endpoint_url,
-        "connection_id": connection_id,
-        "frames": encode_frames(frames),
-    }
-    if close:
-        payload["close"] = True
+    """Arrange for `frames` to reach the client at `endpoint_url` once CONNECT has returned; then,
+    with `close`, for the connection to be closed (@connections DELETE)."""
     function = getattr(context, "invoked_function_arn", None)
     if function and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        payload: dict[str, Any] = {"connection_id": connection_id, "frames": encode_frames(frames)}
+        if close:
+            payload["close"] = True
         _invoke_asynchronously(function, payload)
         return
     thread = threading.Thread(
-        target=deliver, args=(payload,), name=f"asgiway-deliver-{connection_id}", daemon=True
+        target=deliver,
+        args=(endpoint_url, connection_id, frames, close),
+        name=f"asgiway-deliver-{connection_id}",
+        daemon=True,
     )
     with _in_flight_lock:
         _in_flight[connection_id] = thread
@@ -93,21 +105,68 @@ def wait_for_delivery(connection_id: str) -> None:
         thread.join(HANDSHAKE_WAIT_SECONDS + 5)
 
 
-def handle(event: LambdaEvent) -> LambdaResponse:
-    """Serve a delivery event: the asynchronous invocation that CONNECT started."""
-    delivered = deliver(event[DELIVERY_EVENT_KEY])
+class MalformedDeliveryError(ValueError):
+    """A delivery payload that is not exactly the documented shape."""
+
+
+def handle(event: LambdaEvent, endpoint_for: Callable[[str], str | None]) -> LambdaResponse:
+    """Serve a delivery event, the asynchronous invocation a CONNECT started: 400 (logged, never
+    raised) for a malformed payload or a connection whose endpoint the function does not know."""
+    try:
+        connection_id, frames, close = parse_payload(event.get(DELIVERY_EVENT_KEY))
+    except MalformedDeliveryError as exc:
+        logger.error("Refused a malformed delivery event: %s", exc)
+        return {"statusCode": 400, "body": "Bad Request"}
+    endpoint_url = endpoint_for(connection_id)
+    if endpoint_url is None:
+        logger.error(
+            "Refused a delivery to connection %s: no @connections endpoint is configured and none "
+            "was recorded for it (it is unknown, or has expired)",
+            connection_id,
+        )
+        return {"statusCode": 400, "body": "Bad Request"}
+    delivered = deliver(endpoint_url, connection_id, frames, close)
     return {"statusCode": 200, "body": json.dumps({"delivered": delivered})}
 
 
-def deliver(payload: dict[str, Any]) -> int:
+def parse_payload(payload: Any) -> tuple[str, list[str | bytes], bool]:
+    """(connection id, frames, close) from a delivery payload, checked field by field."""
+    if not isinstance(payload, dict):
+        raise MalformedDeliveryError(f"the payload must be an object, not {type(payload).__name__}")
+    unknown = set(payload) - {"connection_id", "frames", "close"}
+    if unknown:
+        raise MalformedDeliveryError(f"unknown fields {sorted(map(str, unknown))[:5]}")
+    connection_id = payload.get("connection_id")
+    if not isinstance(connection_id, str) or not _CONNECTION_ID.fullmatch(connection_id):
+        raise MalformedDeliveryError("connection_id must be a connection id")
+    close = payload.get("close", False)
+    if not isinstance(close, bool):
+        raise MalformedDeliveryError("close must be true or false")
+    encoded = payload.get("frames")
+    if not isinstance(encoded, list) or len(encoded) > _MAX_FRAMES:
+        raise MalformedDeliveryError(f"frames must be a list of at most {_MAX_FRAMES}")
+    frames: list[str | bytes] = []
+    for item in encoded:
+        if isinstance(item, dict) and set(item) == {"text"} and isinstance(item["text"], str):
+            frames.append(item["text"])
+        elif isinstance(item, dict) and set(item) == {"bytes"} and isinstance(item["bytes"], str):
+            try:
+                frames.append(base64.b64decode(item["bytes"], validate=True))
+            except ValueError:
+                raise MalformedDeliveryError("a binary frame is not base64") from None
+        else:
+            raise MalformedDeliveryError('each frame must be {"text": str} or {"bytes": base64}')
+    return connection_id, frames, close
+
+
+def deliver(endpoint_url: str, connection_id: str, frames: list[str | bytes], close: bool = False) -> int:
     """Post the frames in order, then close the connection if asked; only the first call waits
     out 410s, while the handshake completes. Once one frame got through, a 410 means the client
     has left."""
-    connection_id = payload["connection_id"]
-    api = client_for(payload["endpoint_url"])
+    api = client_for(endpoint_url)
     delivered = 0
     try:
-        for frame in decode_frames(payload["frames"]):
+        for frame in frames:
             posted = (
                 api.post(connection_id, frame)
                 if delivered
@@ -117,7 +176,7 @@ def deliver(payload: dict[str, Any]) -> int:
                 logger.info("Connection %s left before its CONNECT frames could be delivered", connection_id)
                 return delivered
             delivered += 1
-        if payload.get("close"):
+        if close:
             closed = (
                 api.delete(connection_id)
                 if delivered

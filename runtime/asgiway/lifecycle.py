@@ -28,7 +28,12 @@ from typing import Any
 from asgiway.backends import Backend, ConnectionRecord
 from asgiway.backends.base import CLOSED, EXPIRY_MARGIN_SECONDS, GONE
 from asgiway.connections import CONNECTIONS_SCOPE_KEY, Connections
-from asgiway.deferred import deliver_after_handshake, delivery_in_flight, wait_for_delivery
+from asgiway.deferred import (
+    RECORDED_ENDPOINT_KEY,
+    deliver_after_handshake,
+    delivery_in_flight,
+    wait_for_delivery,
+)
 from asgiway.exceptions import BackendError, MalformedEventError
 from asgiway.management_api import (
     ConnectionsApiError,
@@ -141,6 +146,9 @@ class WebSocketLifecycle:
         self, event: WebSocketEvent, context: LambdaContext | None, deadline: float
     ) -> LambdaResponse:
         stored_scope = event.connect_scope(self.config)
+        # Recorded so that the asynchronous delivery of CONNECT frames can post where this event
+        # came from, without its payload naming a URL (see asgiway.deferred).
+        stored_scope[RECORDED_ENDPOINT_KEY] = self._endpoint(event)
         state = dict(self.lifespan_state)
         timeout = _seconds_left(deadline)
         scope = self._scope(event, stored_scope, context, state, timeout)

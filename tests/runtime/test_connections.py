@@ -109,15 +109,15 @@ def test_frames_sent_during_connect_arrive_after_the_handshake_before_any_reply(
 
 
 def test_a_delivery_event_posts_the_frames_in_order(connections_api: ConnectionsApiDouble) -> None:
-    """What the asynchronous self-invocation of a deployed function receives and does."""
+    """What the asynchronous self-invocation of a deployed function receives and does: the frames
+    go to the function's own @connections endpoint, here the configured one."""
     event = {
         DELIVERY_EVENT_KEY: {
-            "endpoint_url": connections_api.endpoint_url,
             "connection_id": "z=",
             "frames": [{"text": "one"}, {"bytes": "AAE="}, {"text": "three"}],
         }
     }
-    handler = Adapter(room_app(), lifespan="off")
+    handler = Adapter(room_app(), lifespan="off", api_gateway_endpoint_url=connections_api.endpoint_url)
     reply = handler(event, LambdaContextStub())
     assert json.loads(reply["body"]) == {"delivered": 3}
     assert connections_api.sent("z=") == [b"one", b"\x00\x01", b"three"]
