@@ -48,11 +48,11 @@ class LoadReport:
 
     @property
     def messages_per_second(self) -> float:
-        return self.clients * self.messages / self.talk_seconds
+        return self.clients * self.messages / self.talk_seconds if self.talk_seconds else 0.0
 
     @property
     def deliveries_per_second(self) -> float:
-        return self.frames_received / self.talk_seconds
+        return self.frames_received / self.talk_seconds if self.talk_seconds else 0.0
 
     def summary(self) -> str:
         return (
