@@ -10,7 +10,9 @@ import time
 from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from asgiway.credentials import kept_names
 from asgiway.exceptions import ConfigurationError, LifespanError, MalformedEventError
+from asgiway.origins import origins
 from asgiway.protocols.bounded import SessionEnd, run_bounded_on
 from asgiway.protocols.http import HTTPCycle
 from asgiway.protocols.lifespan import LifespanCycle, LifespanCycleState
@@ -68,6 +70,8 @@ class Adapter:
         exclude_headers: Iterable[str] = (),
         two_way_replies: bool | Iterable[str] = False,
         api_gateway_timeout: float = DEFAULT_API_GATEWAY_TIMEOUT,
+        allowed_origins: Iterable[str] | None = None,
+        stored_credentials: Iterable[str] = (),
     ) -> None:
         if lifespan not in ("auto", "on", "off"):
             raise ConfigurationError(f"lifespan must be 'auto', 'on' or 'off', not {lifespan!r}")
@@ -86,6 +90,8 @@ class Adapter:
             websocket_path=websocket_path,
             api_gateway_endpoint_url=api_gateway_endpoint_url,
             two_way_routes=two_way_routes(two_way_replies),
+            stored_credentials=kept_names(stored_credentials),
+            allowed_origins=None if allowed_origins is None else origins(allowed_origins),
         )
         self.backend: Backend | None = None
         if dsn:

@@ -28,6 +28,7 @@ from typing import Any
 from asgiway.backends import Backend, ConnectionRecord
 from asgiway.backends.base import CLOSED, EXPIRY_MARGIN_SECONDS, GONE
 from asgiway.connections import CONNECTIONS_SCOPE_KEY, Connections
+from asgiway.credentials import without_credentials
 from asgiway.deferred import (
     RECORDED_ENDPOINT_KEY,
     deliver_after_handshake,
@@ -42,6 +43,7 @@ from asgiway.management_api import (
     client_for,
     configured_endpoint_url,
 )
+from asgiway.origins import normalized_origin
 from asgiway.protocols.bounded import SessionEnd, call_seconds
 from asgiway.protocols.websocket import Deliver, WebSocketCycle, WebSocketCycleState
 from asgiway.sources.websocket import EventType, WebSocketEvent
@@ -146,6 +148,9 @@ class WebSocketLifecycle:
         self, event: WebSocketEvent, context: LambdaContext | None, deadline: float
     ) -> LambdaResponse:
         stored_scope = event.connect_scope(self.config)
+        refused = self._refused_origin(event, stored_scope)
+        if refused is not None:
+            return refused
         # Recorded so that the asynchronous delivery of CONNECT frames can post where this event
         # came from, without its payload naming a URL (see asgiway.deferred).
         stored_scope[RECORDED_ENDPOINT_KEY] = self._endpoint(event)
@@ -163,14 +168,23 @@ class WebSocketLifecycle:
 
         cycle = WebSocketCycle(scope, [], hold, replay=False)
         try:
-            end = await cycle.run(self.app, timeout)
+            await cycle.run(self.app, timeout)
         finally:
             connections.hold_own_frames(None)  # a Connections kept past CONNECT posts like any other
-        if end is SessionEnd.RAISED:
+        refusal = self._connect_refusal(event, cycle)
+        if refusal is not None:
+            return refusal
+        return await self._accepted(event, cycle, stored_scope, state=state, pending=pending, context=context)
+
+    def _connect_refusal(self, event: WebSocketEvent, cycle: WebSocketCycle) -> LambdaResponse | None:
+        """The answer to a CONNECT the app did not accept (or failed at), or None when it accepted."""
+        if cycle.end is SessionEnd.RAISED:
             logger.error("The app raised during CONNECT of %s", event.connection_id, exc_info=cycle.error)
             return _reply(500, "Internal Server Error")
-        if end is SessionEnd.TIMED_OUT:
-            logger.error("The app did not answer CONNECT of %s within %.1fs", event.connection_id, timeout)
+        if cycle.end is SessionEnd.TIMED_OUT:
+            logger.error(
+                "The app did not answer CONNECT of %s within %.1fs", event.connection_id, cycle.timeout
+            )
             return _reply(504, "Gateway Timeout")
         if cycle.denial is not None and cycle.denial.status < 400:
             logger.error(
@@ -181,13 +195,28 @@ class WebSocketLifecycle:
         if cycle.denial is not None:
             body = bytes(cycle.denial.body).decode("utf-8", "replace")
             return _reply(cycle.denial.status, body, _text_headers(cycle.denial.headers))
-        if not cycle.accepted:
-            if cycle.state is WebSocketCycleState.CONNECTING:
-                logger.warning("The app neither accepted nor closed CONNECT of %s", event.connection_id)
-            elif not cycle.handshake_read:
-                self._warn_if_no_route(event, cycle.scope)
-            return _reply(403, "Forbidden")
+        if cycle.accepted:
+            return None
+        if cycle.state is WebSocketCycleState.CONNECTING:
+            logger.warning("The app neither accepted nor closed CONNECT of %s", event.connection_id)
+        elif not cycle.handshake_read:
+            self._warn_if_no_route(event, cycle.scope)
+        return _reply(403, "Forbidden")
+
+    async def _accepted(
+        self,
+        event: WebSocketEvent,
+        cycle: WebSocketCycle,
+        stored_scope: dict[str, Any],
+        *,
+        state: dict[str, Any],
+        pending: list[str | bytes],
+        context: LambdaContext | None,
+    ) -> LambdaResponse:
+        """200 for a CONNECT the app accepted: the connection stored, its frames on their way."""
         closing = cycle.state is WebSocketCycleState.CLOSED
+        # What the store keeps of the handshake: its credentials only where the app asks for them.
+        kept = without_credentials(stored_scope, self.config.stored_credentials)
         if closing:
             # Accepted, then closed (an error frame, then 4401, say): the handshake succeeds, the
             # frames go out, then the connection is closed; it never becomes a live connection.
@@ -202,12 +231,10 @@ class WebSocketLifecycle:
             # its DISCONNECT, which follows the close, is known as expected.
             self.backend.delete(event.connection_id)
             tombstone_expiry = time.time() + EXPIRY_MARGIN_SECONDS
-            self.backend.save(
-                ConnectionRecord(event.connection_id, stored_scope, {}, tombstone_expiry, CLOSED)
-            )
+            self.backend.save(ConnectionRecord(event.connection_id, kept, {}, tombstone_expiry, CLOSED))
         else:
             own_state = persistable(state, self.lifespan_state, event.connection_id) or {}
-            self.backend.save(ConnectionRecord(event.connection_id, stored_scope, own_state))
+            self.backend.save(ConnectionRecord(event.connection_id, kept, own_state))
         if pending or closing:
             # In a thread: on Lambda this is an Invoke API call, which must not stall the loop.
             await asyncio.to_thread(
@@ -224,6 +251,27 @@ class WebSocketLifecycle:
         if cycle.accept_subprotocol:
             headers["Sec-WebSocket-Protocol"] = cycle.accept_subprotocol
         return _reply(200, headers=headers)
+
+    def _refused_origin(self, event: WebSocketEvent, stored_scope: dict[str, Any]) -> LambdaResponse | None:
+        """403, before the app runs, for a browser's CONNECT from an origin not in `allowed_origins`.
+
+        Browsers send Origin with every WebSocket handshake and let any page open one to any host,
+        so without this check a page on another site can act as the user with their cookies
+        (cross-site WebSocket hijacking). A request without Origin is no browser's: other
+        clients (servers, mobile apps, wscat) are let through, for the app's own checks.
+        """
+        allowed = self.config.allowed_origins
+        if allowed is None:
+            return None
+        origin = next((value for name, value in stored_scope["headers"] if name == "origin"), None)
+        if origin is None or normalized_origin(origin) in allowed:
+            return None
+        logger.warning(
+            "Refused CONNECT of %s from origin %r, which allowed_origins does not list",
+            event.connection_id,
+            origin[:200],
+        )
+        return _reply(403, "Forbidden")
 
     def _warn_if_no_route(self, event: WebSocketEvent, scope: Scope) -> None:
         """A handshake closed unread is what a router does when no route matches; an app that

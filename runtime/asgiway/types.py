@@ -50,6 +50,10 @@ class AdapterConfig(NamedTuple):
     api_gateway_endpoint_url: str | None = None
     #: The WebSocket route keys that have a route response: a reply can go back in the Lambda response.
     two_way_routes: frozenset[str] = frozenset()
+    #: Credential headers and query parameters (lowercased names) stored with the connection anyway.
+    stored_credentials: frozenset[str] = frozenset()
+    #: The origins a browser's CONNECT may come from (normalized); None: any.
+    allowed_origins: frozenset[str] | None = None
 
 
 class HTTPResponse(NamedTuple):

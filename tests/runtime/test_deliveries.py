@@ -15,7 +15,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
 from asgiway import Adapter
-from asgiway.deferred import RECORDED_ENDPOINT_KEY
+from asgiway.deferred import RECORDED_ENDPOINT_KEY, wait_for_delivery
 from asgiway.sources.delivery import DELIVERY_EVENT_KEY
 from asgiway.testing import ConnectionsApiDouble, LambdaContextStub, connect_event
 
@@ -84,6 +84,7 @@ def test_a_delivery_posts_where_its_connect_came_from(
     # by configuration at CONNECT only, and the delivery then finds it recorded.
     connecting = Adapter(APP, dsn=dsn, lifespan="off", api_gateway_endpoint_url=connections_api.endpoint_url)
     assert connecting(connect_event("a="), LambdaContextStub())["statusCode"] == 200
+    wait_for_delivery("a=")  # its own welcome first
     assert connecting.backend is not None
     record = connecting.backend.load("a=")
     assert record is not None
