@@ -67,6 +67,8 @@ def tests(session: nox.Session) -> None:
         "pytest",
         "--ignore=tests/infra",
         "--ignore=tests/e2e/test_browser.py",
+        "-n",
+        "auto",
         *session.posargs,
         env={"CI": os.environ.get("CI", "")},
     )
