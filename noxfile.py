@@ -1,11 +1,11 @@
 """The suite on every Python the runtime supports: `nox` runs a `tests` session per interpreter.
 
 Each session runs every test that needs neither the CDK (tests/infra: its jsii runtime and the
-asset build belong to the one full run, `python -m pytest`) nor a browser (tests/e2e/test_browser.py),
-in a fresh virtualenv of that Python, against the same real PostgreSQL, Redis and moto servers.
-Interpreters are found on PATH or in pyenv's versions (tests/support/interpreters.py); a session
-whose interpreter is missing is skipped, but under CI=true a missing required one (3.11 to 3.13)
-fails the `interpreters` session.
+asset build belong to the one full run, `python -m pytest`), nor a browser (tests/e2e/test_browser.py),
+nor the `docs` extra (tests/docs/test_site.py), in a fresh virtualenv of that Python, against the
+same real PostgreSQL, Redis and moto servers. Interpreters are found on PATH or in pyenv's versions
+(tests/support/interpreters.py); a session whose interpreter is missing is skipped, but under
+CI=true a missing required one (3.11 to 3.13) fails the `interpreters` session.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def interpreters(session: nox.Session) -> None:
 
 @nox.session(python=list(SUPPORTED_PYTHONS))
 def tests(session: nox.Session) -> None:
-    """Every test but the CDK's and the browser's, on this session's Python."""
+    """Every test but the CDK's, the browser's and the docs site's, on this session's Python."""
     session.install("-e", ".[test-runtime]")
     session.run(
         "python",
@@ -67,6 +67,7 @@ def tests(session: nox.Session) -> None:
         "pytest",
         "--ignore=tests/infra",
         "--ignore=tests/e2e/test_browser.py",
+        "--ignore=tests/docs/test_site.py",  # built once, by the full run (the `docs` extra)
         "-n",
         "auto",
         *session.posargs,

@@ -72,6 +72,7 @@ async def get() -> HTMLResponse:
     return HTMLResponse(PAGE.format(websocket_url=html.escape(websocket_url, quote=True)))
 
 
+# --8<-- [start:endpoint]
 @app.websocket("/ws")
 async def websocket_endpoint(websocket: WebSocket, client_id: int) -> None:
     await websocket.accept()
@@ -86,3 +87,4 @@ async def websocket_endpoint(websocket: WebSocket, client_id: int) -> None:
     except WebSocketDisconnect:
         await connections.leave(ROOM)
         await connections.broadcast(f"Client #{client_id} left the chat", room=ROOM)
+    # --8<-- [end:endpoint]

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from asgiway.backends import Backend, ConnectionRecord
+from tests.docs.snippets import memory_store
 from tests.support import stores
 
 
@@ -43,6 +44,7 @@ CASES = [
     BackendCase("redis", stores.redis, clean=stores.drop_redis_keys),
     BackendCase("dynamodb", stores.dynamodb, threaded_rounds=60),
     BackendCase("s3", stores.s3, threaded_rounds=60),
+    BackendCase("memory", memory_store),  # the stores guide's own store (docs/snippets/own_store.py)
 ]
 
 

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.node_banners import banner_silencers
+
+# Before aws_cdk starts jsii's Node process (here, and in every `cdk synth` these tests run).
+os.environ.update(banner_silencers(os.environ))
+
 from aws_cdk import App, Environment, Stack, assertions
 
 from asgiway_cdk import WebSocketAsgiApp
