@@ -20,6 +20,11 @@ app = App()
 account, region = app.node.try_get_context("account"), app.node.try_get_context("region")
 environment = Environment(account=account, region=region) if account or region else None
 stack = Stack(app, "AsgiwayChat", env=environment)
-WebSocketAsgiApp(stack, "Chat", code=str(EXAMPLE), app="app:app", websocket_path="/ws", backend="dynamodb")
+chat = WebSocketAsgiApp(
+    stack, "Chat", code=str(EXAMPLE), app="app:app", websocket_path="/ws", backend="dynamodb"
+)
+# The chat page is served by the app's own HTTP API, so browsers connect from that origin only: a
+# page on any other site is refused at CONNECT, before the app runs.
+chat.allow_origins(chat.http_origin)
 Validations.of(app).add_plugins(cdk_nag.AwsSolutionsChecks(app))
 app.synth()

@@ -2,9 +2,12 @@
 
 Secure by default: least-privilege grants (the store's own actions, `execute-api:ManageConnections`
 on this API's stage only, the function's own invocation for frames sent during CONNECT), a private,
-SSL-only, encrypted bucket or a point-in-time-recoverable table, a dsn with a password refused,
-throttled stages, bounded asynchronous invocations, the function's own log group with a retention,
-and no account-wide setting touched unless asked for (`cloud_watch_role=True`).
+SSL-only, encrypted bucket or a table that keeps no backups of its two-hour records (point-in-time
+recovery and a customer-managed KMS key on request), a dsn with a password refused, throttled
+stages, bounded asynchronous invocations, the function's own log group with a retention, and no
+account-wide setting touched unless asked for (`cloud_watch_role=True`). Browser origins allowed to
+connect (`allowed_origins`, `allow_origins()`) and credentials the store may keep
+(`stored_credentials`) reach the runtime through its environment.
 
 The full list of props, their defaults and the reason for each is the docstring of
 `WebSocketAsgiApp.__init__` (and docs/construct.md).
@@ -41,6 +44,7 @@ from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -49,6 +53,8 @@ from constructs import Construct, IConstruct
 
 from asgiway import ConfigurationError
 from asgiway.backends import Dsn
+from asgiway.entrypoint import parse_stored_credentials
+from asgiway.origins import normalized_origin
 from asgiway.secrets import with_password
 from asgiway_cdk.bundling import LocalBundler
 
@@ -56,6 +62,11 @@ from asgiway_cdk.bundling import LocalBundler
 PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE = "pk", "sk", "ttl"
 #: Records expire after API Gateway's 2 h maximum; S3 can only expire whole days.
 BUCKET_EXPIRATION = Duration.days(1)
+#: With `point_in_time_recovery=True`, the days of history kept. DynamoDB keeps 35 unless told
+#: (RecoveryPeriodInDays, 1 to 35, https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-dynamodb-globaltable-pointintimerecoveryspecification.html);
+#: a record lives 2 h 10 min, so a day of history holds every record that can still matter, and
+#: a restorable copy of what a record held is gone after one day instead of five weeks.
+RECOVERY_PERIOD_DAYS = 1
 #: The DynamoDB actions the runtime's store uses (asgiway.backends.dynamodb).
 DYNAMODB_ACTIONS = (
     "dynamodb:GetItem",
@@ -89,6 +100,8 @@ MANAGED_VARIABLES = (
     "DSN_URL",
     "DSN_PASSWORD_SECRET_ARN",
     "WEBSOCKET_URL",
+    "ASGIWAY_ALLOWED_ORIGINS",
+    "ASGIWAY_STORED_CREDENTIALS",
 )
 #: The routes every WebSocket API of this construct has (API Gateway's predefined route keys).
 PREDEFINED_ROUTES = ("$connect", "$disconnect", "$default")
@@ -179,7 +192,8 @@ class WebSocketAsgiApp(Construct):
     `function`, `role`, `log_group`, `web_socket_api`, `stage`, `http_api`, `http_stage`,
     `access_log_group`, `table`, `bucket`, `event_invoke_config`, `routes`, `cloud_watch_role`;
     and the URLs: `websocket_url`, `connections_url`, `http_url`, `websocket_custom_url`,
-    `http_custom_url`. Each URL is also a stack output.
+    `http_custom_url`. Each URL is also a stack output. `http_origin` is the origin of the app's
+    own pages, for `allow_origins()`.
 
     Example::
 
@@ -204,10 +218,14 @@ class WebSocketAsgiApp(Construct):
         key_prefix: str = "",
         dsn_secret: secretsmanager.ISecret | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        point_in_time_recovery: bool = False,
+        encryption_key: kms.IKey | None = None,
         routes: Sequence[str] = (),
         two_way_replies: bool | Sequence[str] = False,
         route_selection_expression: str = "$request.body.action",
         connect_authorizer: apigateway.IWebSocketRouteAuthorizer | None = None,
+        allowed_origins: Sequence[str] | None = None,
+        stored_credentials: Sequence[str] = (),
         http_api: bool = True,
         architecture: lambda_.Architecture = lambda_.Architecture.ARM_64,
         runtime: lambda_.Runtime = DEFAULT_RUNTIME,
@@ -269,6 +287,17 @@ class WebSocketAsgiApp(Construct):
             removal_policy: For the created table or bucket and the log groups. Default RETAIN:
                 a `cdk destroy` must not delete what you may still need; DESTROY also empties
                 a created bucket (auto_delete_objects).
+            point_in_time_recovery: Continuous backups of the created table, kept one day.
+                Default False: a record lives 2 h 10 min, so there is little to restore, while
+                DynamoDB's default 35 days of history would keep a restorable copy of every
+                record (the app's per-connection state, and the credentials `stored_credentials`
+                names) five weeks after the record itself expired.
+            encryption_key: A customer-managed KMS key (`kms.Key`, or one imported) for the
+                created table (CUSTOMER_MANAGED encryption) or bucket (SSE-KMS, with an S3
+                Bucket Key); the function is granted encrypt and decrypt on it, and the key's
+                own policy decides who else may read the store. Default: none, AWS-owned
+                encryption (DynamoDB) and SSE-S3 (the bucket). A table or bucket you give keeps
+                its own key, and is granted it.
 
         Routes:
             routes: Custom route keys, beside `$connect`, `$default` and `$disconnect`, each on
@@ -287,6 +316,22 @@ class WebSocketAsgiApp(Construct):
                 Default: none, an open endpoint (the app may still refuse a CONNECT).
             http_api: Also create an HTTP API sending every path to the same function. Default
                 True: the app's pages (the chat's) need it.
+
+        Browsers and credentials:
+            allowed_origins: The browser origins allowed to CONNECT, as browsers send them
+                (`https://chat.example.com`, no path, no trailing slash; tokens allowed). A
+                CONNECT whose `Origin` is another is refused with 403 before the app runs,
+                which stops other sites' pages from using your users' cookies (cross-site
+                WebSocket hijacking); clients that send no `Origin` (servers, mobile apps) pass,
+                for the app's own checks. More with `allow_origins()`, such as this app's own
+                page (`http_origin`). Sets ASGIWAY_ALLOWED_ORIGINS. Default None: any origin;
+                an empty list lets no browser in.
+            stored_credentials: Credential headers (`authorization`, `cookie`, ...) and query
+                parameters (`token`, ...) whose values the store keeps for later events, for an
+                app that checks a credential again at every event. Sets
+                ASGIWAY_STORED_CREDENTIALS. Default: none; later events see the names with
+                "asgiway:not-stored" for values. Check at $connect and keep the identity in the
+                connection's state instead, if you can.
 
         The function:
             architecture: Default ARM_64 (Graviton): cheaper per GB-second than x86_64; the
@@ -371,7 +416,14 @@ class WebSocketAsgiApp(Construct):
         self._store_created = False
         self._key_prefix = ""
         dsn = self._store(
-            backend, table, bucket, key_prefix, removal_policy, with_secret=dsn_secret is not None
+            backend,
+            table,
+            bucket,
+            key_prefix,
+            removal_policy,
+            with_secret=dsn_secret is not None,
+            point_in_time_recovery=point_in_time_recovery,
+            encryption_key=encryption_key,
         )
         if dsn_secret is not None and (self.table is not None or self.bucket is not None):
             raise ValueError("dsn_secret is for an external store's password; DynamoDB and S3 use the role")
@@ -415,6 +467,8 @@ class WebSocketAsgiApp(Construct):
             },
         )
         self._set_two_way_replies()
+        self._allowed_origins: list[str] | None = None
+        self._set_browsers_and_credentials(allowed_origins, stored_credentials)
         if dsn_secret is not None:
             dsn_secret.grant_read(self.function)
         self._grant_store()
@@ -501,6 +555,25 @@ class WebSocketAsgiApp(Construct):
         )
         return route
 
+    def allow_origins(self, *origins: str) -> None:
+        """Let browsers CONNECT from `origins` too (ASGIWAY_ALLOWED_ORIGINS): a CONNECT whose
+        `Origin` is not listed is refused with 403 before the app runs.
+
+        Each origin as browsers send it, `scheme://host[:port]`; tokens are fine, such as this
+        app's own pages, which are not known before the construct exists:
+        `chat.allow_origins(chat.http_origin)`.
+        """
+        for origin in origins:
+            # The runtime compares origins whole, and reads the variable's commas as separators.
+            unreadable = any(char in origin for char in ",*") or normalized_origin(origin) is None
+            if unreadable and not Token.is_unresolved(origin):
+                raise ValueError(
+                    f"allowed_origins: {origin!r} is no origin; write each as browsers send it, "
+                    "scheme://host[:port] with no path or wildcard, e.g. 'https://chat.example.com'"
+                )
+        self._allowed_origins = list(dict.fromkeys([*(self._allowed_origins or []), *origins]))
+        self.function.add_environment("ASGIWAY_ALLOWED_ORIGINS", ",".join(self._allowed_origins))
+
     def grant_manage_connections(self, grantee: iam.IGrantable) -> iam.Grant:
         """Let `grantee` (a scheduled job, a queue consumer) reach this app's clients.
 
@@ -516,6 +589,16 @@ class WebSocketAsgiApp(Construct):
             for finding in _wildcard_findings(statement):
                 _acknowledge(principal, finding, WILDCARD_REASONS["execute-api:ManageConnections"])
         return grant
+
+    @property
+    def http_origin(self) -> str:
+        """`https://{api}.execute-api.{region}.amazonaws.com`: the origin browsers send from the
+        app's own pages on its HTTP API, for `allow_origins()`. The API's `ApiEndpoint` attribute,
+        which has no path and no trailing slash, as an origin has none
+        (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-apigatewayv2-api.html)."""
+        if self.http_api is None:
+            raise ValueError("http_origin: with http_api=False the app serves no pages of its own")
+        return self.http_api.api_endpoint
 
     @property
     def store_name(self) -> str:
@@ -535,8 +618,12 @@ class WebSocketAsgiApp(Construct):
         removal_policy: RemovalPolicy,
         *,
         with_secret: bool,
+        point_in_time_recovery: bool,
+        encryption_key: kms.IKey | None,
     ) -> str:
         """Create, adopt or import the store; return the dsn the runtime gets as DSN_URL."""
+        self._point_in_time_recovery = point_in_time_recovery
+        self._encryption_key = encryption_key
         if table is not None and bucket is not None:
             raise ValueError("give table= or bucket=, not both: the app has one store")
         if table is not None and backend not in (None, "dynamodb"):
@@ -548,45 +635,80 @@ class WebSocketAsgiApp(Construct):
             raise ValueError(f"backend must be 'dynamodb', 's3' or a dsn such as redis://host, got {kind!r}")
         if key_prefix and kind != "s3":
             raise ValueError("key_prefix is for an S3 store; an s3:// dsn carries its own prefix")
+        creates_table, creates_bucket = kind == "dynamodb" and table is None, kind == "s3" and bucket is None
+        if self._point_in_time_recovery and not creates_table:
+            raise ValueError(
+                "point_in_time_recovery is for the table the construct creates (backend='dynamodb'); "
+                "a table you give keeps its own backups"
+            )
+        if self._encryption_key is not None and not (creates_table or creates_bucket):
+            raise ValueError(
+                "encryption_key is for the table or bucket the construct creates; one you give "
+                "(table=, bucket=) keeps its own key, which the function is granted"
+            )
         self._key_prefix = _key_prefix(key_prefix)
         stack = Stack.of(self)
 
         if kind == "dynamodb":
             if table is None:
                 self._store_created = True
-                table = dynamodb.TableV2(
-                    self,
-                    "Connections",
-                    partition_key=dynamodb.Attribute(name=PARTITION_KEY, type=dynamodb.AttributeType.STRING),
-                    sort_key=dynamodb.Attribute(name=SORT_KEY, type=dynamodb.AttributeType.STRING),
-                    billing=dynamodb.Billing.on_demand(),
-                    time_to_live_attribute=TTL_ATTRIBUTE,
-                    point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                        point_in_time_recovery_enabled=True
-                    ),
-                    removal_policy=removal_policy,
-                )
+                table = self._create_table(removal_policy)
             self.table = table
             return f"dynamodb://{table.table_name}{_region_query(_table_region(table), stack)}"
         if kind == "s3":
             if bucket is None:
                 self._store_created = True
-                bucket = s3.Bucket(
-                    self,
-                    "Connections",
-                    block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-                    encryption=s3.BucketEncryption.S3_MANAGED,
-                    enforce_ssl=True,
-                    versioned=False,
-                    lifecycle_rules=[s3.LifecycleRule(expiration=BUCKET_EXPIRATION)],
-                    removal_policy=removal_policy,
-                    auto_delete_objects=removal_policy == RemovalPolicy.DESTROY,
-                )
+                bucket = self._create_bucket(removal_policy)
             self.bucket = bucket
             prefix = f"/{self._key_prefix}" if self._key_prefix else ""
             region = _region_query(bucket.env.region, stack) if not self._store_created else ""
             return f"s3://{bucket.bucket_name}{prefix}{region}"
         return self._external_store(kind, with_secret=with_secret)
+
+    def _create_table(self, removal_policy: RemovalPolicy) -> dynamodb.TableV2:
+        """The connection table, in the runtime's layout, with the store's encryption and backups.
+
+        Point-in-time recovery is set either way, so that turning it off in an existing stack
+        turns it off on the table, rather than leaving the setting as it was.
+        """
+        table = dynamodb.TableV2(
+            self,
+            "Connections",
+            partition_key=dynamodb.Attribute(name=PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=SORT_KEY, type=dynamodb.AttributeType.STRING),
+            billing=dynamodb.Billing.on_demand(),
+            time_to_live_attribute=TTL_ATTRIBUTE,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=self._point_in_time_recovery,
+                recovery_period_in_days=RECOVERY_PERIOD_DAYS if self._point_in_time_recovery else None,
+            ),
+            removal_policy=removal_policy,
+        )
+        if self._encryption_key is not None:
+            _encrypt_table(table, self._encryption_key)
+        return table
+
+    def _create_bucket(self, removal_policy: RemovalPolicy) -> s3.Bucket:
+        """The connection bucket: private, SSL only, expiring, encrypted with the store's key if any.
+
+        With a key, an S3 Bucket Key: S3 then asks KMS for a bucket-level key now and then rather
+        than for a data key at every PutObject and GetObject, which each record's save and load
+        are (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-key.html).
+        """
+        key = self._encryption_key
+        return s3.Bucket(
+            self,
+            "Connections",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED if key is None else s3.BucketEncryption.KMS,
+            encryption_key=key,
+            bucket_key_enabled=True if key is not None else None,
+            enforce_ssl=True,
+            versioned=False,
+            lifecycle_rules=[s3.LifecycleRule(expiration=BUCKET_EXPIRATION)],
+            removal_policy=removal_policy,
+            auto_delete_objects=removal_policy == RemovalPolicy.DESTROY,
+        )
 
     def _external_store(self, dsn: str, *, with_secret: bool) -> str:
         """A store named by its dsn: checked by the runtime's parser, imported when AWS's own.
@@ -634,8 +756,6 @@ class WebSocketAsgiApp(Construct):
         """Exactly the calls the runtime's store makes (creating a store is the construct's job)."""
         if self.table is not None:
             self.table.grant(self.function, *DYNAMODB_ACTIONS)
-            if self.table.encryption_key is not None:
-                self.table.encryption_key.grant_encrypt_decrypt(self.function)
         if self.bucket is not None:
             # Not grant_read_write: its s3:GetObject*/s3:List*/s3:Abort* wildcards exceed these calls.
             iam.Grant.add_to_principal(
@@ -646,8 +766,21 @@ class WebSocketAsgiApp(Construct):
             iam.Grant.add_to_principal(
                 grantee=self.function, actions=list(S3_BUCKET_ACTIONS), resource_arns=[self.bucket.bucket_arn]
             )
-            if self.bucket.encryption_key is not None:
-                self.bucket.encryption_key.grant_encrypt_decrypt(self.function)
+        # Every save and load encrypts or decrypts with the store's key: S3 needs kms:GenerateDataKey
+        # to write and kms:Decrypt to read an SSE-KMS object
+        # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html).
+        key = self._store_key()
+        if key is not None:
+            key.grant_encrypt_decrypt(self.function)
+
+    def _store_key(self) -> kms.IKey | None:
+        """The KMS key the store is encrypted with, where CDK knows it: the one this construct
+        gave the table or bucket it created, or the key of a table or bucket given."""
+        if self._encryption_key is not None:
+            return self._encryption_key
+        if self.table is not None:
+            return self.table.encryption_key
+        return self.bucket.encryption_key if self.bucket is not None else None
 
     # The function's own invocation, routes, names.
 
@@ -774,6 +907,20 @@ class WebSocketAsgiApp(Construct):
             ],
         )
 
+    def _set_browsers_and_credentials(
+        self, allowed_origins: Sequence[str] | None, stored_credentials: Sequence[str]
+    ) -> None:
+        """ASGIWAY_ALLOWED_ORIGINS (left unset for None: any origin) and ASGIWAY_STORED_CREDENTIALS."""
+        if allowed_origins is not None:
+            if isinstance(allowed_origins, str):
+                raise ValueError(f"allowed_origins takes a list of origins, e.g. [{allowed_origins!r}]")
+            self._allowed_origins = []
+            self.allow_origins(*allowed_origins)
+        if stored_credentials:
+            self.function.add_environment(
+                "ASGIWAY_STORED_CREDENTIALS", _stored_credentials(stored_credentials)
+            )
+
     def _set_two_way_replies(self) -> None:
         """ASGIWAY_TWO_WAY_REPLIES: "false", "true" ($default only), or the route keys, comma-separated."""
         keys = self._routes_two_way
@@ -836,6 +983,17 @@ class WebSocketAsgiApp(Construct):
                 "AwsSolutions-S1",
                 "The bucket holds short-lived connection records written only by this function, which "
                 "logs every event; a second bucket for access logs would outlive what it logs.",
+            )
+        if self.table is not None and self._store_created and not self._point_in_time_recovery:
+            # cdk-nag 3.0's DDB3 checks AWS::DynamoDB::Table only, not this GlobalTable: the reason
+            # stays with the table for a checker that looks at global tables too.
+            _acknowledge(
+                self.table,
+                "AwsSolutions-DDB3",
+                "Point-in-time recovery is off by choice: records live 2 h 10 min and DynamoDB's TTL "
+                "deletes them, while recovery would keep a restorable copy of each (the app's "
+                "per-connection state, and any credential stored_credentials keeps) for up to 35 "
+                "days. point_in_time_recovery=True turns it on, with one day of history.",
             )
         accepted = (
             "API Gateway authorizes a WebSocket connection once, at $connect; this route serves "
@@ -916,7 +1074,8 @@ def _check_settings(
     if managed:
         raise ValueError(
             f"environment: {', '.join(managed)} is set by the construct from its props "
-            "(app=, websocket_path=, two_way_replies=, backend=, dsn_secret=)"
+            "(app=, websocket_path=, two_way_replies=, backend=, dsn_secret=, allowed_origins=, "
+            "stored_credentials=)"
         )
 
 
@@ -948,6 +1107,34 @@ def _two_way_routes(two_way_replies: bool | Sequence[str], routes: Sequence[str]
             "$connect and $disconnect take no reply"
         )
     return keys
+
+
+def _stored_credentials(names: Sequence[str]) -> str:
+    """ASGIWAY_STORED_CREDENTIALS for `names`, each checked by the runtime's own reading of it."""
+    if isinstance(names, str):
+        raise ValueError(f"stored_credentials takes a list of names, e.g. [{names!r}]")
+    value = ",".join(names)
+    try:
+        parse_stored_credentials(value)
+    except ConfigurationError as exc:
+        raise ValueError(f"stored_credentials: {exc}") from None
+    return value
+
+
+def _encrypt_table(table: dynamodb.TableV2, key: kms.IKey) -> None:
+    """CUSTOMER_MANAGED encryption of `table` with `key`, written on its CloudFormation resource.
+
+    CDK's `TableEncryptionV2.customer_managed_key` maps each replica's region to a key, so it
+    cannot render a stack without a region (ReplicaSpecificationCannotRenderedRegion). The table
+    has one replica, in the stack's region, and CloudFormation takes a customer-managed key there:
+    SSEType KMS on the table, the key in the replica's SSESpecification; the key must be in the
+    replica's region
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-dynamodb-globaltable-ssespecification.html,
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-dynamodb-globaltable-replicassespecification.html).
+    """
+    resource = cast(CfnResource, table.node.default_child)
+    resource.add_property_override("SSESpecification", {"SSEEnabled": True, "SSEType": "KMS"})
+    resource.add_property_override("Replicas.0.SSESpecification", {"KMSMasterKeyId": key.key_arn})
 
 
 def _key_prefix(prefix: str) -> str:

@@ -41,4 +41,6 @@ def normalized_origin(origin: str) -> str | None:
         return None
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
         return None
+    if "*" in parts.hostname:  # browsers send the page's own host: a pattern would never match
+        return None
     return text

@@ -91,8 +91,9 @@ def test_the_table_has_the_runtimes_key_schema_ttl_and_recovery(
         "AttributeName": runtime_dynamodb.TTL_ATTRIBUTE,
         "Enabled": True,
     }
+    # No backups of two-hour records unless asked for (tests/infra/test_security_props.py).
     assert properties["Replicas"][0]["PointInTimeRecoverySpecification"] == {
-        "PointInTimeRecoveryEnabled": True
+        "PointInTimeRecoveryEnabled": False
     }
     assert table["DeletionPolicy"] == "Retain"
     assert function_environment(dynamodb_template)["DSN_URL"] == {

@@ -269,8 +269,11 @@ def every_option(outdir: Path, env: Environment | None = ENV) -> tuple[App, Stac
         cloud_watch_role=True,
         execution_logging_level="INFO",
         on_failure=destinations.SqsDestination(queue),
+        allowed_origins=["https://chat.example.com"],
+        stored_credentials=["token"],
     )
     chat.add_route("typing")
+    chat.allow_origins(chat.http_origin)
     second = WebSocketAsgiApp(stack, "Support", code=str(CHAT), app="app:app", cloud_watch_role=True)
     reminder = lambda_.Function(
         stack,
@@ -406,6 +409,16 @@ def test_npx_cdk_synth_of_the_repositorys_app_bundles_and_writes_the_assembly(
         if resource["Type"] == "AWS::ApiGatewayV2::Api"
     )
     assert names == ["AsgiwayChat-Chat-Http", "AsgiwayChat-Chat-WebSocket"]
+    # Browsers connect from the chat page's own origin only: its HTTP API's endpoint, no path.
+    (http_api,) = [
+        name
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::ApiGatewayV2::Api" and resource["Properties"]["ProtocolType"] == "HTTP"
+    ]
+    (function,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    assert function["Properties"]["Environment"]["Variables"]["ASGIWAY_ALLOWED_ORIGINS"] == {
+        "Fn::GetAtt": [http_api, "ApiEndpoint"]
+    }
     assert any(name.startswith("ChatConnectionsUrl") for name in template["Outputs"])
     (report,) = json.loads((tmp_path / "validation-report.json").read_text())["pluginReports"]
     assert (report["pluginName"], report["conclusion"]) == ("AwsSolutions", "success")

@@ -9,6 +9,18 @@ Every wait is bounded, so that a server that goes silent fails the event instead
 connecting (`connect_timeout`), a dead peer or path (`tcp_user_timeout` and TCP keepalives), and a
 statement or a lock wait on the server (`statement_timeout`, `lock_timeout`). Each is a fallback
 that the dsn (or, for the server settings, PGOPTIONS or `ALTER ROLE ... SET`) overrides.
+
+Expired rows are purged on a schedule that needs no write: `save` and every read (`load`,
+`members`, `rooms`, `connections`) check whether a purge is due and, at most once per
+`sweep_interval` seconds per backend object (per Lambda container), send the purge in the same
+message as their own statement. Every event makes one of these calls (CONNECT saves, the others
+load), so the calls that change one connection's rows need not check too. A background thread
+would be no schedule on Lambda, which freezes a container between events; `pg_cron` would be one,
+but it is an extension many servers lack. The due time is on the wall clock, which counts the
+time a container spent frozen; the monotonic clock need not. A database no container reaches
+keeps its expired rows, unseen by any read, until the next call; where that matters, schedule
+the two DELETEs of `_SWEEP` in the database yourself (with pg_cron, say), `now` being
+`extract(epoch from now())`.
 """
 
 from __future__ import annotations
@@ -186,9 +198,10 @@ class PostgreSQLBackend(Backend):
     restart, a failover, `pg_terminate_backend`, an idle timeout) is replaced at the next call,
     which then succeeds.
 
-    Expired rows are invisible to every read, and deleted by a sweep that runs on `save` at most
-    once per `sweep_interval` seconds. A membership expires with its connection, and on its own
-    after the record lifetime (for a `join` whose connection was never saved).
+    Expired rows are invisible to every read, and deleted by a sweep that `save` or a read runs
+    when one is due (see the module docstring), at most once per `sweep_interval` seconds. A
+    membership expires with its connection, and on its own after the record lifetime (for a `join`
+    whose connection was never saved).
 
     An ended connection's row keeps its reason in the `ended` column (NULL while live): `members`,
     `rooms` and `connections` leave such rows out, `end` sets it and removes the memberships in
@@ -216,13 +229,8 @@ class PostgreSQLBackend(Backend):
         return f"postgresql {hosts}/{self.dsn.database or '(default database)'}"
 
     def save(self, record: ConnectionRecord) -> None:
-        sql = _UPSERT
-        # Read outside the lock: at worst two threads sweep at once, which is harmless.
-        if time.monotonic() >= self._next_sweep:
-            self._next_sweep = time.monotonic() + self.sweep_interval
-            sql = _SWEEP + _UPSERT
         self._execute(
-            sql,
+            _UPSERT,
             {
                 "id": record.connection_id,
                 "scope": dump_json(record.scope),
@@ -231,6 +239,7 @@ class PostgreSQLBackend(Backend):
                 "ended": record.ended,
                 "now": time.time(),
             },
+            sweep=True,
         )
 
     def update(self, record: ConnectionRecord) -> bool:
@@ -254,6 +263,7 @@ class PostgreSQLBackend(Backend):
             "SELECT scope, state, expires_at, ended FROM asgiway_connections"
             " WHERE connection_id = %(id)s AND expires_at > %(now)s",
             {"id": connection_id, "now": time.time()},
+            sweep=True,
         )
         if not rows:
             return None
@@ -290,6 +300,7 @@ class PostgreSQLBackend(Backend):
             " WHERE r.room = %(room)s AND r.expires_at > %(now)s AND c.expires_at > %(now)s"
             " AND c.ended IS NULL",
             {"room": room, "now": time.time()},
+            sweep=True,
         )
         return [connection_id for (connection_id,) in rows]
 
@@ -300,6 +311,7 @@ class PostgreSQLBackend(Backend):
             " WHERE r.connection_id = %(id)s AND r.expires_at > %(now)s AND c.expires_at > %(now)s"
             " AND c.ended IS NULL",
             {"id": connection_id, "now": time.time()},
+            sweep=True,
         )
         return [room for (room,) in rows]
 
@@ -307,6 +319,7 @@ class PostgreSQLBackend(Backend):
         rows = self._execute(
             "SELECT connection_id FROM asgiway_connections WHERE expires_at > %(now)s AND ended IS NULL",
             {"now": time.time()},
+            sweep=True,
         )
         return [connection_id for (connection_id,) in rows]
 
@@ -316,11 +329,12 @@ class PostgreSQLBackend(Backend):
                 self._connection.close()
                 self._connection = None
 
-    def _execute(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    def _execute(self, sql: str, params: dict[str, Any], *, sweep: bool = False) -> list[tuple[Any, ...]]:
         """Run `sql` (one message, so one transaction) under the lock; the rows of its last statement.
 
-        Creates the tables first, once per backend object. When the statement fails because the
-        connection is gone, it runs once more on a new connection.
+        Creates the tables first, once per backend object; with `sweep`, puts the sweep before `sql`
+        when one is due. When the statement fails because the connection is gone, it runs once more
+        on a new connection.
         """
         try:
             import psycopg2
@@ -330,6 +344,10 @@ class PostgreSQLBackend(Backend):
             ) from exc
         retried = False
         with self._lock:
+            if sweep and time.time() >= self._next_sweep:
+                # Set before running: a sweep that fails waits for the next interval, not the next call.
+                self._next_sweep = time.time() + self.sweep_interval
+                sql, params = _SWEEP + sql, {"now": time.time(), **params}
             while True:
                 connection = self._connect()
                 try:

@@ -3,6 +3,20 @@
 It is the store of the local emulator and of tests, and of a Lambda function whose connections all
 live in one container (a file under /tmp, the only writable place on Lambda). It does not share
 anything between Lambda containers: deployed apps with more than one container use a network store.
+
+The file is the owner's alone: created with mode 0600 whatever the umask, since its records may
+hold what the app keeps per connection and, with `stored_credentials`, handshake credentials.
+SQLite gives the journal files it creates beside it (`-wal`, `-shm`, `-journal`) the database
+file's own mode. A file that already exists keeps the mode it has.
+
+Expired rows are purged on a schedule that needs no write: `save` and every read (`load`,
+`members`, `rooms`, `connections`) first check whether a purge is due, and run one at most once
+per `sweep_interval` seconds. Every event makes one of these calls (CONNECT saves, the others
+load), so the calls that change one connection's rows need not check too. A background thread
+would be no schedule on Lambda, which freezes a container between events: the first event after
+a thaw purges what expired meanwhile. The due time is on the wall clock, which counts the time a
+container spent frozen; the monotonic clock need not. A store no call reaches keeps its expired
+rows, unseen by any read, until its next use.
 """
 
 from __future__ import annotations
@@ -60,10 +74,10 @@ class SQLiteBackend(Backend):
 
     `sqlite://:memory:` is private to this backend object: fine for tests, useless on Lambda.
 
-    Expired rows are invisible to every read, and deleted by a sweep that runs on `save` at most
-    once per `sweep_interval` seconds, cheaply, through an index on the expiry. A membership
-    expires with its connection, and on its own after the record lifetime (for a `join` whose
-    connection was never saved).
+    Expired rows are invisible to every read, and deleted by a sweep that `save` or a read runs
+    when one is due (see the module docstring), at most once per `sweep_interval` seconds, cheaply,
+    through an index on the expiry. A membership expires with its connection, and on its own after
+    the record lifetime (for a `join` whose connection was never saved).
 
     An ended connection's row keeps its reason in the `ended` column (NULL while live): `members`,
     `rooms` and `connections` leave such rows out, `end` removes the memberships in the same
@@ -95,10 +109,7 @@ class SQLiteBackend(Backend):
     def save(self, record: ConnectionRecord) -> None:
         self.check_names(connection_id=record.connection_id)
         scope, state = dump_json(record.scope), dump_json(record.state)
-        with self._transaction() as db:
-            now = time.time()
-            if time.monotonic() >= self._next_sweep:
-                self._sweep(db, now)
+        with self._transaction(sweep=True) as db:
             db.execute(
                 "INSERT OR REPLACE INTO asgiway_connections (connection_id, scope, state, expires_at, ended)"
                 " VALUES (?, ?, ?, ?, ?)",
@@ -117,7 +128,7 @@ class SQLiteBackend(Backend):
             return cursor.rowcount == 1
 
     def load(self, connection_id: str) -> ConnectionRecord | None:
-        with self._use() as db:
+        with self._use(sweep=True) as db:
             row = db.execute(
                 "SELECT scope, state, expires_at, ended FROM asgiway_connections"
                 " WHERE connection_id = ? AND expires_at > ?",
@@ -163,7 +174,7 @@ class SQLiteBackend(Backend):
 
     def members(self, room: str) -> list[str]:
         now = time.time()
-        with self._use() as db:
+        with self._use(sweep=True) as db:
             rows = db.execute(
                 "SELECT r.connection_id FROM asgiway_rooms r JOIN asgiway_connections c"
                 " ON c.connection_id = r.connection_id"
@@ -174,7 +185,7 @@ class SQLiteBackend(Backend):
 
     def rooms(self, connection_id: str) -> list[str]:
         now = time.time()
-        with self._use() as db:
+        with self._use(sweep=True) as db:
             rows = db.execute(
                 "SELECT r.room FROM asgiway_rooms r JOIN asgiway_connections c"
                 " ON c.connection_id = r.connection_id"
@@ -184,7 +195,7 @@ class SQLiteBackend(Backend):
         return [room for (room,) in rows]
 
     def connections(self) -> list[str]:
-        with self._use() as db:
+        with self._use(sweep=True) as db:
             rows = db.execute(
                 "SELECT connection_id FROM asgiway_connections WHERE expires_at > ? AND ended IS NULL",
                 (time.time(),),
@@ -198,18 +209,22 @@ class SQLiteBackend(Backend):
                 self._connection = None
 
     @contextmanager
-    def _use(self) -> Iterator[sqlite3.Connection]:
-        """The connection, held under the lock, with sqlite3's errors turned into BackendError."""
+    def _use(self, *, sweep: bool = False) -> Iterator[sqlite3.Connection]:
+        """The connection, held under the lock, with sqlite3's errors turned into BackendError;
+        with `sweep`, swept first when a sweep is due."""
         with self._lock:
             try:
-                yield self._connect()
+                db = self._connect()
+                if sweep and time.time() >= self._next_sweep:
+                    self._sweep(db)
+                yield db
             except sqlite3.Error as exc:
                 raise self._error(exc) from exc
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, *, sweep: bool = False) -> Iterator[sqlite3.Connection]:
         """`_use` inside one transaction, for writes made of several statements."""
-        with self._use() as db:
+        with self._use(sweep=sweep) as db:
             # IMMEDIATE takes the write lock up front, where the busy timeout applies; a deferred
             # transaction that upgrades its lock later fails at once with "database is locked".
             db.execute("BEGIN IMMEDIATE")
@@ -227,12 +242,14 @@ class SQLiteBackend(Backend):
         if self.path != MEMORY and not os.path.isdir(directory):
             raise BackendError(f"{self.describe()}: the directory {directory} does not exist")
         try:
+            if self.path != MEMORY:
+                _create_owner_only(self.path)
             # Autocommit (isolation_level=None): single statements commit alone, and the
             # multi-statement writes open their own transaction.
             connection = sqlite3.connect(
                 self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
             )
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise BackendError(
                 f"{self.describe()}: cannot open it ({exc}); the file and its directory must be"
                 " writable (on AWS Lambda, only /tmp is)"
@@ -263,14 +280,23 @@ class SQLiteBackend(Backend):
             connection.execute(_ADD_ENDED)
         connection.execute("COMMIT")
 
-    def _sweep(self, db: sqlite3.Connection, now: float) -> None:
-        db.execute(
-            "DELETE FROM asgiway_rooms WHERE expires_at <= ? OR connection_id IN"
-            " (SELECT connection_id FROM asgiway_connections WHERE expires_at <= ?)",
-            (now, now),
-        )
-        db.execute("DELETE FROM asgiway_connections WHERE expires_at <= ?", (now,))
-        self._next_sweep = time.monotonic() + self.sweep_interval
+    def _sweep(self, db: sqlite3.Connection) -> None:
+        """Delete expired rows, in a transaction of their own, before the call that found it due."""
+        now = time.time()
+        # Set before running: a sweep that fails waits for the next interval, not the next call.
+        self._next_sweep = now + self.sweep_interval
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                "DELETE FROM asgiway_rooms WHERE expires_at <= ? OR connection_id IN"
+                " (SELECT connection_id FROM asgiway_connections WHERE expires_at <= ?)",
+                (now, now),
+            )
+            db.execute("DELETE FROM asgiway_connections WHERE expires_at <= ?", (now,))
+        except BaseException:
+            db.rollback()
+            raise
+        db.commit()
 
     def _error(self, exc: sqlite3.Error) -> BackendError:
         """The BackendError for `exc`; drops the connection unless the error was only contention."""
@@ -286,3 +312,16 @@ class SQLiteBackend(Backend):
             self._connection.close()
             self._connection = None
         return BackendError(f"{self.describe()}: {exc}")
+
+
+def _create_owner_only(path: str) -> None:
+    """Create `path` empty, with mode 0600, unless it exists: SQLite takes an empty file for a new
+    database, and gives the journal files it creates beside it the database file's mode."""
+    try:
+        # O_EXCL: only a file this call creates is changed, never one another process made first.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(descriptor)
+    # Exactly 0600: the umask may have taken bits away from the mode asked for.
+    os.chmod(path, 0o600)
