@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from asgiway.log_redaction import protect
-from asgiway.management_api import ConnectionsApiError, client_for
+from asgiway.management_api import ConnectionsApiError, client_for, session_for_emulator_endpoints
 from asgiway.sources.delivery import DELIVERY_EVENT_KEY
 from asgiway.types import LambdaContext, LambdaEvent, LambdaResponse
 
@@ -236,12 +236,11 @@ def _lambda_client() -> Any:
     global _client  # noqa: PLW0603 - created on the first CONNECT that needs it
     with _client_lock:
         if _client is None:
-            import boto3
             from botocore.config import Config
 
             config = Config(
                 connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 2}
             )
             # The payload holds the frames: protected from botocore's DEBUG log.
-            _client = protect(boto3.session.Session().client("lambda", config=config))
+            _client = protect(session_for_emulator_endpoints().client("lambda", config=config))
         return _client

@@ -17,6 +17,7 @@ from asgiway.exceptions import AsgiwayError
 from asgiway.log_redaction import protect
 
 if TYPE_CHECKING:
+    import boto3
     from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
 
 #: API Gateway refuses a WebSocket message over 128 KB (413 PayloadTooLarge).
@@ -26,6 +27,11 @@ MAX_CONCURRENT_CALLS = 32
 
 #: boto3's own variables for redirecting this one service, then every service.
 ENDPOINT_ENVIRONMENT_VARIABLES = ("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI", "AWS_ENDPOINT_URL")
+
+#: Set by `asgiway dev` in its instances only: the key pair its own @connections and Invoke API
+#: accept, made afresh for each run. Absent on Lambda.
+LOCAL_ACCESS_KEY_ID_VARIABLE = "ASGIWAY_LOCAL_ACCESS_KEY_ID"
+LOCAL_SECRET_ACCESS_KEY_VARIABLE = "ASGIWAY_LOCAL_SECRET_ACCESS_KEY"  # noqa: S105 - a name, not a secret
 
 _EXECUTE_API_HOST = re.compile(r"^https://[^./]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com")
 
@@ -52,6 +58,23 @@ def check_message_size(data: str | bytes) -> bytes:
 def environment_region() -> str:
     """The function's region, as Lambda sets it (AWS_REGION), else boto3's default, else us-east-1."""
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+def session_for_emulator_endpoints() -> boto3.session.Session:
+    """A boto3 session for @connections and Lambda's Invoke API only: under `asgiway dev`, it signs
+    with the run's own key pair (LOCAL_*_VARIABLE), which the emulator checks; elsewhere it has
+    boto3's usual credentials (on Lambda, the function's role).
+
+    Explicit keys also keep a developer's own credentials (and session token) from being signed
+    into requests to the emulator.
+    """
+    import boto3
+
+    access_key_id = os.environ.get(LOCAL_ACCESS_KEY_ID_VARIABLE)
+    secret_access_key = os.environ.get(LOCAL_SECRET_ACCESS_KEY_VARIABLE)
+    if access_key_id and secret_access_key:
+        return boto3.session.Session(aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key)
+    return boto3.session.Session()
 
 
 def configured_endpoint_url() -> str | None:
@@ -115,7 +138,6 @@ class ManagementApi:
         return self._client
 
     def _make_client(self) -> ApiGatewayManagementApiClient:
-        import boto3
         from botocore.config import Config
 
         match = _EXECUTE_API_HOST.match(self.endpoint_url)
@@ -130,7 +152,7 @@ class ManagementApi:
             max_pool_connections=MAX_CONCURRENT_CALLS,
         )
         # boto3's default session is not thread-safe; each client gets a session of its own.
-        client = boto3.session.Session().client(
+        client = session_for_emulator_endpoints().client(
             "apigatewaymanagementapi",
             endpoint_url=self.endpoint_url,
             region_name=region,

@@ -1,4 +1,4 @@
-"""@connections under `asgiway dev`, through boto3 as the adapter and users call it."""
+"""@connections under `asgiway dev`, through boto3 as the adapter calls it (with the run's credentials)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-import boto3
 import pytest
 from botocore.config import Config
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from tests.support.dev_server import DevServer
+from tests.support.signing import signed_request
 
 
 @pytest.fixture(scope="module")
@@ -31,14 +31,7 @@ def server() -> Iterator[DevServer]:
 @pytest.fixture
 def api(server: DevServer) -> Any:
     config = Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5)
-    return boto3.client(
-        "apigatewaymanagementapi",
-        endpoint_url=server.connections_url,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-        config=config,
-    )
+    return server.client("apigatewaymanagementapi", config=config)
 
 
 def test_post_reaches_the_live_client_and_get_describes_it(server: DevServer, api: Any) -> None:
@@ -84,14 +77,22 @@ def test_a_frame_over_128_kb_is_refused_with_413(server: DevServer, api: Any) ->
 def test_the_path_without_the_stage_works_and_another_stage_is_forbidden(server: DevServer) -> None:
     with connect(server.websocket_url, open_timeout=10) as client:
         connection_id = str(client.recv(timeout=10)).removeprefix("id ")
-        plain = urllib.request.Request(
-            f"{server.origin}/@connections/{connection_id}", b"no stage", method="POST"
+        plain = signed_request(
+            "POST",
+            f"{server.origin}/@connections/{connection_id}",
+            b"no stage",
+            server.credentials,
+            "execute-api",
         )
         with urllib.request.urlopen(plain, timeout=10) as response:
             assert response.status == 200
         assert client.recv(timeout=10) == "no stage"
-        other = urllib.request.Request(
-            f"{server.origin}/prod/@connections/{connection_id}", b"x", method="POST"
+        other = signed_request(
+            "POST",
+            f"{server.origin}/prod/@connections/{connection_id}",
+            b"x",
+            server.credentials,
+            "execute-api",
         )
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(other, timeout=10)
@@ -173,13 +174,7 @@ def test_frames_posted_to_a_quiet_client_keep_it_open_past_the_idle_timeout() ->
     keep-alive frame now and then keeps a client open that sends nothing."""
     with DevServer("tests.e2e.apps:app", "--idle-timeout", f"{KEEP_ALIVE_IDLE_SECONDS:g}") as quick:
         # Made before the handshake: making it takes a good part of a second, all of it idle time.
-        poster = boto3.client(
-            "apigatewaymanagementapi",
-            endpoint_url=quick.connections_url,
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
+        poster = quick.client("apigatewaymanagementapi")
         # A quiet client gets no greeting: the greeting comes through an asynchronous invocation
         # that a busy runner can hold past the idle timeout, and the emulator counts idleness
         # from the handshake. The id comes from the emulator's log instead.

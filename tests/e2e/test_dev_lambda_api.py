@@ -1,4 +1,5 @@
-"""The emulator's Lambda Invoke API, driven by boto3's Lambda client as a user would point it there.
+"""The emulator's Lambda Invoke API, driven by boto3's Lambda client as the function's instances
+point it there, signing with the run's credentials.
 
 The function is `tests.e2e.apps:handler`, which counts its invocations per instance: one instance
 serves these tests in turn, so the count shows which calls really ran the function.
@@ -10,7 +11,6 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -32,7 +32,7 @@ def server() -> Iterator[DevServer]:
 
 @pytest.fixture
 def lambda_client(server: DevServer) -> LambdaClient:
-    return boto3.session.Session().client("lambda", region_name="us-east-1", endpoint_url=server.origin)
+    return server.client("lambda")
 
 
 def payload_of(answer: Any) -> Any:

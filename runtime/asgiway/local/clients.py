@@ -39,6 +39,11 @@ class LiveClient:
         #: keeps it open too, as services that send keep-alive frames from the server rely on).
         self.last_traffic = time.monotonic()
 
+    @property
+    def closing(self) -> bool:
+        """Whether this side has closed the connection (or it has ended): it takes no more frames."""
+        return self._closing
+
     def touch(self) -> None:
         """The client sent a message."""
         self.last_active_ms = now_ms()

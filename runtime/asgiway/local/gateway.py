@@ -3,16 +3,20 @@
 WebSocket upgrades (at `/{stage}` or any other path) become WebSocket sessions; `/@connections/{id}`,
 with or without the stage prefix, reaches the live clients; `/2015-03-31/functions/.../invocations`
 is Lambda's Invoke API for the function; every other HTTP request becomes an HTTP API event.
+Every request must name a host served here, and @connections and Invoke only answer the function
+(see `asgiway.local.access`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
+from asgiway.local.access import CONNECTIONS_SERVICE, INVOKE_SERVICE, EndpointGuard
 from asgiway.local.clients import LiveClients
 from asgiway.local.connections_api import connection_path, error
 from asgiway.local.events import Stage, http_api_event
@@ -37,6 +41,7 @@ class Gateway:
     stage: Stage
     pool: InstancePool
     log: EventLog
+    guard: EndpointGuard
     websocket: WebSocketSettings = field(default_factory=WebSocketSettings)
     clients: LiveClients = field(default_factory=LiveClients)
 
@@ -44,9 +49,14 @@ class Gateway:
         self._background: set[asyncio.Task[Invocation]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
+        if scope["type"] not in ("websocket", "http"):
+            return
+        misdirected = self.guard.misdirected(scope)
+        if misdirected is not None:
+            await _refuse(scope, receive, send, misdirected)
+        elif scope["type"] == "websocket":
             await WebSocketSession(self, scope, receive, send).run()
-        elif scope["type"] == "http":
+        else:
             await self._http(scope, receive, send)
 
     def log_invocation(
@@ -83,14 +93,19 @@ class Gateway:
         method: str = scope["method"]
         raw_path = scope.get("raw_path") or scope["path"].encode()
         found = connection_path(raw_path.decode("latin-1"))
+        invoke = INVOKE_PATH.match(scope["path"]) if method == "POST" else None
+        if found is not None or invoke is not None:
+            service = CONNECTIONS_SERVICE if found is not None else INVOKE_SERVICE
+            refusal = self.guard.refusal(scope, service, body)
+            if refusal is not None:
+                await _write(send, refusal)
+                return
         if found is not None:
             await self._connections_call(send, method, found, body)
-            return
-        invoke = INVOKE_PATH.match(scope["path"])
-        if invoke is not None and method == "POST":
+        elif invoke is not None:
             await self._lambda_invoke(scope, send, invoke["function"], body)
-            return
-        await self._http_api(scope, send, body)
+        else:
+            await self._http_api(scope, send, body)
 
     async def _connections_call(
         self, send: Send, method: str, found: tuple[str | None, str], data: bytes
@@ -111,15 +126,19 @@ class Gateway:
             return
         invocation_type = header_value(scope["headers"], b"x-amz-invocation-type") or "RequestResponse"
         answer = await answer_invoke(
-            invocation_type, payload, self._invoke_logged, self._in_background, self.pool.spec.timeout_seconds
+            invocation_type,
+            payload,
+            functools.partial(self._invoke_logged, invocation_type),
+            self._in_background,
+            self.pool.spec.timeout_seconds,
         )
         await _write(send, answer)
 
-    async def _invoke_logged(self, event: Any) -> Invocation:
+    async def _invoke_logged(self, invocation_type: str, event: Any) -> Invocation:
         invocation = await self.pool.invoke(event)
         delivery = event.get(DELIVERY_EVENT_KEY) if isinstance(event, dict) else None
         subject = delivery.get("connection_id", "") if isinstance(delivery, dict) else ""
-        self.log_invocation("INVOKE", subject, "Event", invocation)
+        self.log_invocation("INVOKE", subject, invocation_type, invocation)
         return invocation
 
     def _in_background(self, work: Awaitable[Invocation]) -> None:
@@ -191,6 +210,19 @@ async def _read_body(receive: Receive) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, response: GatewayResponse) -> None:
+    """Answer with `response` before anything else happens: a WebSocket upgrade as a plain HTTP answer."""
+    if scope["type"] == "http":
+        await _write(send, response)
+        return
+    if (await receive())["type"] != "websocket.connect":
+        return
+    await send(
+        {"type": "websocket.http.response.start", "status": response.status, "headers": response.headers}
+    )
+    await send({"type": "websocket.http.response.body", "body": response.body})
 
 
 async def _write(send: Send, response: GatewayResponse) -> None:

@@ -20,8 +20,8 @@ def wants_colour(stream: TextIO) -> bool:
 
 class EventLog:
     def __init__(self, stream: TextIO | None = None, colour: bool | None = None) -> None:
-        self._stream = stream or sys.stderr
-        self._colour = wants_colour(self._stream) if colour is None else colour
+        self.stream = stream or sys.stderr
+        self._colour = wants_colour(self.stream) if colour is None else colour
 
     def event(
         self, kind: str, subject: str, route: str, status: int, duration_ms: float, *, note: str = ""
@@ -38,7 +38,7 @@ class EventLog:
         self.write(line)
 
     def write(self, line: str) -> None:
-        print(line, file=self._stream, flush=True)
+        print(line, file=self.stream, flush=True)
 
     def _paint(self, colour: str, text: str) -> str:
         return f"{colour}{text}{_RESET}" if self._colour and colour else text

@@ -2,7 +2,10 @@
 
 The function's instances get the environment a deployed function has: `DSN_URL`, `WEBSOCKET_URL`,
 Lambda's own variables, and boto3's endpoint variables pointing `@connections` and Lambda's
-Invoke API at this server, so the adapter finds them with no code change.
+Invoke API at this server, so the adapter finds them with no code change. Those two endpoints
+accept only requests signed with a key pair made for the run: the instances get it as
+`ASGIWAY_LOCAL_ACCESS_KEY_ID` and `ASGIWAY_LOCAL_SECRET_ACCESS_KEY`, and the developer's own
+scripts find it in the credentials file the banner names (profile `asgiway-dev`).
 """
 
 from __future__ import annotations
@@ -20,17 +23,26 @@ from types import FrameType
 
 from asgiway.backends.dsn import Dsn
 from asgiway.exceptions import ConfigurationError
+from asgiway.local.access import EndpointGuard, is_loopback
 from asgiway.local.context import function_arn
 from asgiway.local.events import Stage
 from asgiway.local.gateway import Gateway
 from asgiway.local.instances import HandlerLoadError, InstancePool
 from asgiway.local.loader import AppOptions
 from asgiway.local.log import EventLog
+from asgiway.local.sigv4 import RunCredentials
 from asgiway.local.websocket_session import WebSocketSettings
 from asgiway.local.worker import FunctionSpec
-from asgiway.management_api import MAX_MESSAGE_BYTES, environment_region
+from asgiway.management_api import (
+    LOCAL_ACCESS_KEY_ID_VARIABLE,
+    LOCAL_SECRET_ACCESS_KEY_VARIABLE,
+    MAX_MESSAGE_BYTES,
+    environment_region,
+)
 
 FUNCTION_NAME = "asgiway-dev"
+#: The profile of the run's credentials in its credentials file.
+CREDENTIALS_PROFILE = "asgiway-dev"
 
 
 @dataclass(frozen=True)
@@ -51,10 +63,14 @@ def public_host(host: str) -> str:
     return {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, host)  # noqa: S104
 
 
-def function_environment(options: DevOptions, origin: str, dsn: str) -> dict[str, str]:
+def function_environment(
+    options: DevOptions, origin: str, dsn: str, credentials: RunCredentials
+) -> dict[str, str]:
     """What a deployed function's environment holds, pointed at this server."""
     region = environment_region()
     environment = {
+        LOCAL_ACCESS_KEY_ID_VARIABLE: credentials.access_key_id,
+        LOCAL_SECRET_ACCESS_KEY_VARIABLE: credentials.secret_access_key,
         "DSN_URL": dsn,
         "WEBSOCKET_URL": f"{origin.replace('http', 'ws', 1)}/{options.stage}",
         "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI": f"{origin}/{options.stage}",
@@ -68,8 +84,9 @@ def function_environment(options: DevOptions, origin: str, dsn: str) -> dict[str
     if options.websocket_path:
         environment["ASGIWAY_WEBSOCKET_PATH"] = options.websocket_path
     if not _talks_to_aws(dsn):
-        # boto3 signs every call, and the endpoints here accept any signature: placeholder keys
-        # spare a developer's own (or missing) credentials, which boto3 would otherwise require.
+        # boto3 signs every call, and a local store (moto, DynamoDB Local) accepts any signature:
+        # placeholder keys spare a developer's own (or missing) credentials. @connections and
+        # Invoke use the run's key pair instead, whatever these say.
         environment.update(AWS_ACCESS_KEY_ID="asgiway-dev", AWS_SECRET_ACCESS_KEY="asgiway-dev")  # noqa: S106
         environment.update(AWS_SESSION_TOKEN="", AWS_PROFILE="")  # removed: they would override the keys
     return environment
@@ -97,6 +114,20 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def write_credentials(folder: Path, credentials: RunCredentials) -> Path:
+    """The run's key pair as an AWS shared credentials file only this user can read."""
+    path = folder / "credentials"
+    text = (
+        f"[{CREDENTIALS_PROFILE}]\n"
+        f"aws_access_key_id = {credentials.access_key_id}\n"
+        f"aws_secret_access_key = {credentials.secret_access_key}\n"
+    )
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+    return path
+
+
 def run(options: DevOptions) -> int:
     """Serve until interrupted; 1 when the handler cannot even be imported."""
     if options.dsn:
@@ -106,8 +137,11 @@ def run(options: DevOptions) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     with tempfile.TemporaryDirectory(prefix="asgiway-dev-") as scratch:
         dsn = options.dsn or f"sqlite://{Path(scratch) / 'connections.db'}"
+        # The scratch folder is the user's alone (mkdtemp makes it 0700), and goes with the run.
+        credentials = RunCredentials.generate()
+        credentials_file = write_credentials(Path(scratch), credentials)
         try:
-            return asyncio.run(_serve(options, dsn))
+            return asyncio.run(_serve(options, dsn, credentials, credentials_file))
         except KeyboardInterrupt:
             return 0
 
@@ -116,15 +150,16 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-async def _serve(options: DevOptions, dsn: str) -> int:
+async def _serve(options: DevOptions, dsn: str, credentials: RunCredentials, credentials_file: Path) -> int:
     import uvicorn
 
     log = EventLog()
+    _show_warnings(log)
     sock = bind(options.host, options.port)
     port = sock.getsockname()[1]
     host = public_host(options.host)
     origin = f"http://{host}:{port}"
-    environment = function_environment(options, origin, dsn)
+    environment = function_environment(options, origin, dsn, credentials)
     app_options = AppOptions(
         dsn=dsn, websocket_path=options.websocket_path, two_way_replies=options.websocket.two_way_replies
     )
@@ -143,7 +178,13 @@ async def _serve(options: DevOptions, dsn: str) -> int:
         print(f"asgiway dev: cannot load {options.target}: {exc}", file=sys.stderr)
         sock.close()
         return 1
-    gateway = Gateway(Stage(options.stage, f"{host}:{port}"), pool, log, options.websocket)
+    gateway = Gateway(
+        stage=Stage(options.stage, f"{host}:{port}"),
+        pool=pool,
+        log=log,
+        guard=EndpointGuard(credentials, options.host),
+        websocket=options.websocket,
+    )
     config = uvicorn.Config(
         gateway,
         ws="websockets-sansio",
@@ -157,7 +198,7 @@ async def _serve(options: DevOptions, dsn: str) -> int:
     )
     server = uvicorn.Server(config)
     logging.getLogger("uvicorn.error").addFilter(_after_denial)
-    _banner(log, options, description, environment)
+    _banner(log, options, description, environment, credentials_file)
     try:
         # uvicorn's shutdown closes every client (1012), and waits for their DISCONNECTs to run.
         await server.serve(sockets=[sock])
@@ -178,7 +219,16 @@ def _after_denial(record: logging.LogRecord) -> bool:
     return "without completing handshake" not in record.getMessage()
 
 
-def _banner(log: EventLog, options: DevOptions, description: str, environment: dict[str, str]) -> None:
+def _show_warnings(log: EventLog) -> None:
+    """The emulator's own warnings (refused requests), printed where its event log goes."""
+    handler = logging.StreamHandler(log.stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    logging.getLogger("asgiway.local").addHandler(handler)
+
+
+def _banner(
+    log: EventLog, options: DevOptions, description: str, environment: dict[str, str], credentials_file: Path
+) -> None:
     origin = environment["AWS_ENDPOINT_URL_LAMBDA"]
     log.write(f"asgiway dev: {description}")
     log.write(f"  HTTP API        {origin}/")
@@ -187,4 +237,10 @@ def _banner(log: EventLog, options: DevOptions, description: str, environment: d
         f"  @connections    {environment['AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI']}/@connections/{{id}}"
     )
     log.write(f"  store           {Dsn.parse(environment['DSN_URL']).redacted}")
+    log.write(f"  credentials     {credentials_file} (profile {CREDENTIALS_PROFILE}: @connections, Invoke)")
     log.write(f"  instances       up to {options.concurrency}, timeout {options.timeout:g} s; Ctrl+C stops")
+    if not is_loopback(options.host):
+        log.write(
+            f"  WARNING         listening on {options.host}: other machines can reach the HTTP and "
+            "WebSocket APIs; these endpoints are for local development only"
+        )

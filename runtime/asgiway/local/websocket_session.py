@@ -4,17 +4,22 @@ The handshake waits for the CONNECT invocation: a 2xx accepts (with the `Sec-Web
 the function returned), any other status is the handshake's answer, a function error a 502. The
 client's frames become MESSAGE events, invoked one at a time in the order they came; a failed one
 sends the client API Gateway's `Internal server error` frame. A binary frame closes with 1003,
-idleness and age with 1001, and the close, whoever made it, becomes the DISCONNECT event.
+idleness and age with 1001, a backlog over its bound with 1008, and the close, whoever made it,
+becomes the DISCONNECT event. Frames waiting behind a running MESSAGE are dropped when the
+connection ends (see `asgiway.local.backlog`): a client that has left, or an emulator that stops,
+waits for no backlog.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from asgiway.local.backlog import MAX_WAITING_BYTES, MAX_WAITING_FRAMES, FrameBacklog
 from asgiway.local.clients import GOING_AWAY, LiveClient
 from asgiway.local.events import Client, connect_event, disconnect_event, message_event
 from asgiway.local.http_api import BAD_GATEWAY
@@ -25,8 +30,12 @@ from asgiway.types import Message, Receive, Scope, Send
 if TYPE_CHECKING:
     from asgiway.local.gateway import Gateway
 
+logger = logging.getLogger("asgiway.local")
+
 #: API Gateway's close for a binary frame from the client.
 UNSUPPORTED_DATA = (1003, "Unsupported data")
+#: The close for a client whose frames pile up faster than the function takes them (policy violation).
+TOO_MANY_WAITING = (1008, "Too many messages waiting")
 #: The reason API Gateway reports for a close frame that carried no status code.
 NO_STATUS_REASON = "Client-side close frame status not set"
 
@@ -37,11 +46,6 @@ class WebSocketSettings:
     max_duration: float = 7200.0
     allow_binary: bool = False
     two_way_replies: bool = False
-
-
-@dataclass(frozen=True)
-class _Frame:
-    data: str | bytes
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,9 @@ class WebSocketSession:
         self._scope = scope
         self._receive = receive
         self._send = send
-        self._events: asyncio.Queue[_Frame | _Closed] = asyncio.Queue()
+        self._backlog = FrameBacklog()
+        #: How the connection ended, for its DISCONNECT; set when the backlog ends.
+        self._closed = _Closed(1006, "")
 
     async def run(self) -> None:
         if (await self._receive())["type"] != "websocket.connect":
@@ -121,8 +127,13 @@ class WebSocketSession:
             # Closed from this side: that is the close API Gateway reports, even when the close
             # frame never got through (a client that stopped reading only drops in the end).
             closed = _Closed(*live.closed_by_server)
-        self._events.put_nowait(closed)
+        self._end(closed)
         await invoker
+
+    def _end(self, closed: _Closed) -> None:
+        """The connection has ended: its DISCONNECT comes next, after the MESSAGE running, if any."""
+        self._closed = closed
+        self._backlog.end()
 
     async def _connect(self, client: Client) -> LiveClient | None:
         gateway = self._gateway
@@ -147,7 +158,7 @@ class WebSocketSession:
         except OSError:
             # The client left during the handshake; API Gateway still reports the connection's end.
             live.stop()
-            self._events.put_nowait(_Closed(1006, ""))
+            self._end(_Closed(1006, ""))
             await self._invoke_in_order(live)
             return None
         return live
@@ -158,29 +169,42 @@ class WebSocketSession:
             if message["type"] == "websocket.disconnect":
                 return closed_with(message)
             live.touch()
+            if live.closing:
+                continue  # closed from this side: API Gateway routes nothing more from the client
             data = message.get("text")
             if data is None:
                 if not self._gateway.websocket.allow_binary:
                     live.close(*UNSUPPORTED_DATA)
                     continue
                 data = message.get("bytes") or b""
-            self._events.put_nowait(_Frame(data))
+            if not self._backlog.push(data):
+                # The function is not keeping up with this client: what it sent is not worth the
+                # function's time, and it goes now rather than grow the emulator's memory.
+                self._backlog.drop()
+                live.close(*TOO_MANY_WAITING)
+                logger.warning(
+                    "Closed %s with 1008: over %d frames or %d bytes waiting for their MESSAGE",
+                    live.client.connection_id,
+                    MAX_WAITING_FRAMES,
+                    MAX_WAITING_BYTES,
+                )
 
     async def _invoke_in_order(self, live: LiveClient) -> None:
         """Invoke each frame's MESSAGE, then the DISCONNECT, one after the other."""
         gateway = self._gateway
         client = live.client
         while True:
-            item = await self._events.get()
-            if isinstance(item, _Closed):
-                event = disconnect_event(gateway.stage, client, code=item.code, reason=item.reason)
+            data = await self._backlog.next()
+            if data is None:
+                closed = self._closed
+                event = disconnect_event(gateway.stage, client, code=closed.code, reason=closed.reason)
                 invocation = await gateway.pool.invoke(event)
-                note = f"{item.code} {item.reason}".strip()
+                note = f"{closed.code} {closed.reason}".strip()
                 gateway.log_invocation(
                     "DISCONNECT", client.connection_id, "$disconnect", invocation, note=note
                 )
                 return
-            event = message_event(gateway.stage, client, item.data)
+            event = message_event(gateway.stage, client, data)
             invocation = await gateway.pool.invoke(event)
             gateway.log_invocation("MESSAGE", client.connection_id, "$default", invocation)
             if invocation.failed:
