@@ -110,6 +110,10 @@ def handler(event: dict[str, Any], context: Any) -> Any:
     command = event.get("rawPath", "/")
     if command == "/slow":
         time.sleep(float(event.get("queryStringParameters", {}).get("seconds", "1")))
+    elif command == "/held":  # until the test creates the gate file (or 60 s)
+        gate, deadline = Path(event["queryStringParameters"]["gate"]), time.monotonic() + 60
+        while not gate.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
     elif command == "/crash":
         os._exit(3)
     elif command == "/inferred":
