@@ -21,7 +21,7 @@ from asgiway.local.clients import LiveClients
 from asgiway.local.connections_api import connection_path, error
 from asgiway.local.events import Stage, http_api_event
 from asgiway.local.http_api import response_from
-from asgiway.local.instances import InstancePool, Invocation
+from asgiway.local.instances import SHUTDOWN_SECONDS, InstancePool, Invocation
 from asgiway.local.lambda_api import INVOKE_PATH, answer_invoke, names_function, not_found
 from asgiway.local.log import EventLog
 from asgiway.local.response import GatewayResponse, MalformedResultError, status_of
@@ -81,9 +81,18 @@ class Gateway:
         self.log.event(kind, subject, route, status, invocation.duration_ms, note=", ".join(notes))
 
     async def close(self) -> None:
-        for task in self._background:
+        """Stop starting invocations, let the asynchronous ones already running end (as Lambda lets
+        a running invocation finish, here within SHUTDOWN_SECONDS), then cancel what is left.
+
+        Cancelling one mid-way would leave its instance without its lifespan shutdown.
+        """
+        self.pool.stop_starting()
+        if not self._background:
+            return
+        _, unfinished = await asyncio.wait(self._background, timeout=SHUTDOWN_SECONDS)
+        for task in unfinished:
             task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await asyncio.gather(*unfinished, return_exceptions=True)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = await _read_body(receive)

@@ -171,6 +171,7 @@ class InstancePool:
         self._idle: list[Instance] = []
         self._busy: set[Instance] = set()
         self._slots = asyncio.Semaphore(concurrency)
+        self._stopping = False
 
     async def warm(self) -> str:
         """Start one instance now, so a broken handler is reported before the first request.
@@ -181,8 +182,14 @@ class InstancePool:
         self._idle.append(instance)
         return instance.description
 
+    def stop_starting(self) -> None:
+        """The emulator is stopping: invocations still waiting for an instance are refused."""
+        self._stopping = True
+
     async def invoke(self, event: Any) -> Invocation:
         async with self._slots:
+            if self._stopping:
+                return Invocation(error={"errorType": "ServiceUnavailable", "errorMessage": "stopping"})
             instance = self._take_idle()
             cold = instance is None
             started = time.perf_counter()
@@ -194,6 +201,9 @@ class InstancePool:
             self._busy.add(instance)
             try:
                 invocation = await instance.invoke(event, self.spec.timeout_seconds)
+            except asyncio.CancelledError:
+                instance.stop()  # mid-event, its state is unknown: no later event may reuse it
+                raise
             finally:
                 self._busy.discard(instance)
             if instance.alive:
