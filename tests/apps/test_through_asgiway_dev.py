@@ -9,23 +9,24 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from tests.support.dev_server import DevServer
+from tests.support.waits import ARRIVAL_SECONDS
 
 
 def test_fastapis_echo() -> None:
     with DevServer("tests.apps.fastapi_echo:app") as server, connect(server.websocket_url) as client:
         for text in ("one", "two"):
             client.send(text)
-            assert client.recv(timeout=10) == f"Message text was: {text}"
+            assert client.recv(timeout=ARRIVAL_SECONDS) == f"Message text was: {text}"
 
 
 def test_fastapis_token_or_cookie_dependency() -> None:
     with DevServer("tests.apps.fastapi_auth:app", "--websocket-path", "/items/foo/ws") as server:
         with pytest.raises(InvalidStatus) as refused:
-            connect(server.websocket_url, open_timeout=10)
+            connect(server.websocket_url, open_timeout=ARRIVAL_SECONDS)
         assert refused.value.response.status_code == 403
         with connect(f"{server.websocket_url}?token=some-token&q=5") as client:
             client.send("hi")
-            assert [client.recv(timeout=10) for _ in range(3)] == [
+            assert [client.recv(timeout=ARRIVAL_SECONDS) for _ in range(3)] == [
                 "Session cookie or query token value is: asgiway:not-stored",  # stored without it
                 "Query parameter q is: 5",
                 "Message text was: hi, for item ID: foo",
@@ -43,9 +44,11 @@ def test_fastapis_connection_manager_fails_loudly_and_never_delivers_twice() -> 
     ):
         for text in ("hi", "again", "third"):
             ada.send(text)
-            assert ada.recv(timeout=10) == f"You wrote: {text}"
+            assert ada.recv(timeout=ARRIVAL_SECONDS) == f"You wrote: {text}"
         bob.send("me")
-        assert bob.recv(timeout=10) == "You wrote: me", "bob got no broadcast before his own reply"
+        assert bob.recv(timeout=ARRIVAL_SECONDS) == "You wrote: me", (
+            "bob got no broadcast before his own reply"
+        )
         server.wait_for_line(r"SessionEndedError: This WebSocket belongs to an API Gateway event")
         assert len([line for line in server.lines if " MESSAGE " in line and " 500 " in line]) >= 3
 
@@ -53,7 +56,7 @@ def test_fastapis_connection_manager_fails_loudly_and_never_delivers_twice() -> 
 def test_starlettes_json_endpoint() -> None:
     with DevServer("tests.apps.starlette_json:app") as server, connect(server.websocket_url) as client:
         client.send(json.dumps({"n": [1, 2]}))
-        assert json.loads(client.recv(timeout=10)) == {"echo": {"n": [1, 2]}}
+        assert json.loads(client.recv(timeout=ARRIVAL_SECONDS)) == {"echo": {"n": [1, 2]}}
         client.send("not json")
         with pytest.raises(ConnectionClosed):
-            client.recv(timeout=10)
+            client.recv(timeout=ARRIVAL_SECONDS)

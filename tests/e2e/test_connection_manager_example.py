@@ -10,12 +10,13 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.e2e.test_dev_http import fetch
 from tests.support.dev_server import DevServer
+from tests.support.waits import ARRIVAL_SECONDS
 
 APP = "examples.connection_manager.app:app"
 
 
 def frames(client: ClientConnection, count: int) -> list[str]:
-    return [str(client.recv(timeout=10)) for _ in range(count)]
+    return [str(client.recv(timeout=ARRIVAL_SECONDS)) for _ in range(count)]
 
 
 def test_every_client_sees_every_message_once_and_each_departure() -> None:

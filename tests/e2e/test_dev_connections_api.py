@@ -20,6 +20,7 @@ from websockets.sync.client import connect
 
 from tests.support.dev_server import DevServer
 from tests.support.signing import signed_request
+from tests.support.waits import ARRIVAL_SECONDS
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +36,10 @@ def api(server: DevServer) -> Any:
 
 
 def test_post_reaches_the_live_client_and_get_describes_it(server: DevServer, api: Any) -> None:
-    with connect(server.websocket_url, open_timeout=10, user_agent_header="probe/1.0") as client:
-        connection_id = str(client.recv(timeout=10)).removeprefix("id ")
+    with connect(server.websocket_url, open_timeout=ARRIVAL_SECONDS, user_agent_header="probe/1.0") as client:
+        connection_id = str(client.recv(timeout=ARRIVAL_SECONDS)).removeprefix("id ")
         api.post_to_connection(ConnectionId=connection_id, Data=b"from the server")
-        assert client.recv(timeout=10) == "from the server"
+        assert client.recv(timeout=ARRIVAL_SECONDS) == "from the server"
         described = api.get_connection(ConnectionId=connection_id)
     assert isinstance(described["ConnectedAt"], datetime)
     assert described["LastActiveAt"] >= described["ConnectedAt"]
@@ -46,12 +47,12 @@ def test_post_reaches_the_live_client_and_get_describes_it(server: DevServer, ap
 
 
 def test_delete_closes_the_client_and_the_id_is_gone_after(server: DevServer, api: Any) -> None:
-    with connect(server.websocket_url, open_timeout=10) as client:
-        connection_id = str(client.recv(timeout=10)).removeprefix("id ")
+    with connect(server.websocket_url, open_timeout=ARRIVAL_SECONDS) as client:
+        connection_id = str(client.recv(timeout=ARRIVAL_SECONDS)).removeprefix("id ")
         response = api.delete_connection(ConnectionId=connection_id)
         assert response["ResponseMetadata"]["HTTPStatusCode"] == 204
         with pytest.raises(ConnectionClosed):
-            client.recv(timeout=10)
+            client.recv(timeout=ARRIVAL_SECONDS)
     with pytest.raises(api.exceptions.GoneException):
         api.post_to_connection(ConnectionId=connection_id, Data=b"too late")
 
@@ -66,17 +67,17 @@ def test_an_unknown_id_is_gone_as_botocore_understands_it(api: Any, call: str) -
 
 
 def test_a_frame_over_128_kb_is_refused_with_413(server: DevServer, api: Any) -> None:
-    with connect(server.websocket_url, open_timeout=10) as client:
-        connection_id = str(client.recv(timeout=10)).removeprefix("id ")
+    with connect(server.websocket_url, open_timeout=ARRIVAL_SECONDS) as client:
+        connection_id = str(client.recv(timeout=ARRIVAL_SECONDS)).removeprefix("id ")
         with pytest.raises(api.exceptions.PayloadTooLargeException):
             api.post_to_connection(ConnectionId=connection_id, Data=b"x" * (128 * 1024 + 1))
         api.post_to_connection(ConnectionId=connection_id, Data=b"x" * (128 * 1024))
-        assert client.recv(timeout=10) == "x" * (128 * 1024)
+        assert client.recv(timeout=ARRIVAL_SECONDS) == "x" * (128 * 1024)
 
 
 def test_the_path_without_the_stage_works_and_another_stage_is_forbidden(server: DevServer) -> None:
-    with connect(server.websocket_url, open_timeout=10) as client:
-        connection_id = str(client.recv(timeout=10)).removeprefix("id ")
+    with connect(server.websocket_url, open_timeout=ARRIVAL_SECONDS) as client:
+        connection_id = str(client.recv(timeout=ARRIVAL_SECONDS)).removeprefix("id ")
         plain = signed_request(
             "POST",
             f"{server.origin}/@connections/{connection_id}",
@@ -84,9 +85,9 @@ def test_the_path_without_the_stage_works_and_another_stage_is_forbidden(server:
             server.credentials,
             "execute-api",
         )
-        with urllib.request.urlopen(plain, timeout=10) as response:
+        with urllib.request.urlopen(plain, timeout=ARRIVAL_SECONDS) as response:
             assert response.status == 200
-        assert client.recv(timeout=10) == "no stage"
+        assert client.recv(timeout=ARRIVAL_SECONDS) == "no stage"
         other = signed_request(
             "POST",
             f"{server.origin}/prod/@connections/{connection_id}",
@@ -95,22 +96,22 @@ def test_the_path_without_the_stage_works_and_another_stage_is_forbidden(server:
             "execute-api",
         )
         with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(other, timeout=10)
+            urllib.request.urlopen(other, timeout=ARRIVAL_SECONDS)
         assert refused.value.code == 403
 
 
 def test_a_send_during_connect_arrives_through_lambdas_invoke_api(server: DevServer) -> None:
     # The app's greeting is sent during CONNECT: on Lambda and here it travels through an
     # asynchronous self-invocation once the handshake is through.
-    with connect(server.websocket_url, open_timeout=10) as client:
-        connection_id = str(client.recv(timeout=10)).removeprefix("id ")
+    with connect(server.websocket_url, open_timeout=ARRIVAL_SECONDS) as client:
+        connection_id = str(client.recv(timeout=ARRIVAL_SECONDS)).removeprefix("id ")
     server.wait_for_line(rf"INVOKE\s+{connection_id}\s+Event\s+200")
 
 
 def stalled_client(server: DevServer) -> tuple[socket.socket, str]:
     """A WebSocket client that completes the handshake, reads its greeting, then never reads again."""
     host, port = server.origin.removeprefix("http://").split(":")
-    client = socket.create_connection((host, int(port)), timeout=10)
+    client = socket.create_connection((host, int(port)), timeout=ARRIVAL_SECONDS)
     key = base64.b64encode(os.urandom(16)).decode()
     client.sendall(
         f"GET /dev HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -146,7 +147,7 @@ def test_a_client_that_stops_reading_never_blocks_posts_and_is_closed_in_the_end
 
 def test_a_refused_handshake_carries_the_functions_answer(server: DevServer) -> None:
     with pytest.raises(InvalidStatus) as refused:
-        connect(f"{server.websocket_url}?deny=401", open_timeout=10)
+        connect(f"{server.websocket_url}?deny=401", open_timeout=ARRIVAL_SECONDS)
     response = refused.value.response
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("text/plain")
@@ -178,7 +179,7 @@ def test_frames_posted_to_a_quiet_client_keep_it_open_past_the_idle_timeout() ->
         # A quiet client gets no greeting: the greeting comes through an asynchronous invocation
         # that a busy runner can hold past the idle timeout, and the emulator counts idleness
         # from the handshake. The id comes from the emulator's log instead.
-        with connect(f"{quick.websocket_url}?quiet=1", open_timeout=10) as client:
+        with connect(f"{quick.websocket_url}?quiet=1", open_timeout=ARRIVAL_SECONDS) as client:
             connection_id = logged_connection_id(quick)
             started = time.monotonic()
             while time.monotonic() - started < 2 * KEEP_ALIVE_IDLE_SECONDS + 0.5:
@@ -186,6 +187,6 @@ def test_frames_posted_to_a_quiet_client_keep_it_open_past_the_idle_timeout() ->
                 assert client.recv(timeout=5) == "keep-alive"
                 time.sleep(KEEP_ALIVE_PAUSE_SECONDS)
             with pytest.raises(ConnectionClosed) as closed:  # then, quiet both ways, it is closed
-                client.recv(timeout=10)
+                client.recv(timeout=ARRIVAL_SECONDS)
     assert closed.value.rcvd is not None
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1001, "Going away")

@@ -28,6 +28,7 @@ from tests.e2e.journal_app import JOURNAL_VARIABLE
 from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGUMENTS, TIMEOUT_MS
 from tests.support.dev_server import DevServer
 from tests.support.services import require
+from tests.support.waits import ARRIVAL_SECONDS
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -92,7 +93,7 @@ def test_a_page_from_another_origin_drives_neither_the_app_nor_a_client(
     app = "tests.e2e.journal_app:handler"
     with (
         DevServer(app, "--concurrency", "1", environment={JOURNAL_VARIABLE: str(journal)}) as server,
-        connect(server.websocket_url, open_timeout=10) as victim,
+        connect(server.websocket_url, open_timeout=ARRIVAL_SECONDS) as victim,
     ):
         pattern = r"CONNECT\s+(?P<id>\S+)\s+\$connect\s+200"
         found = re.search(pattern, server.wait_for_line(pattern))
@@ -119,7 +120,7 @@ def test_a_page_from_another_origin_drives_neither_the_app_nor_a_client(
         server.client("apigatewaymanagementapi").post_to_connection(
             ConnectionId=connection_id, Data=marker.encode()
         )
-        assert victim.recv(timeout=10) == marker
+        assert victim.recv(timeout=ARRIVAL_SECONDS) == marker
     ran = journal.read_text().splitlines()
     assert any(line.startswith("HTTP /settled") for line in ran)
     assert not any(PHISHING in line for line in ran), ran

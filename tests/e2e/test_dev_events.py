@@ -13,6 +13,7 @@ from websockets.typing import Origin, Subprotocol
 from tests.e2e.apps import EVENTS_FOLDER_VARIABLE
 from tests.e2e.test_dev_http import fetch
 from tests.support.dev_server import DevServer
+from tests.support.waits import ARRIVAL_SECONDS
 
 AwsEvent = Callable[[str], dict[str, Any]]
 
@@ -25,7 +26,7 @@ def test_websocket_and_http_events_match_the_fixtures(tmp_path: Path, aws_event:
     with DevServer("tests.e2e.apps:handler", environment={EVENTS_FOLDER_VARIABLE: str(tmp_path)}) as server:
         with connect(
             f"{server.websocket_url}?room=lobby&tag=a&tag=b",
-            open_timeout=10,
+            open_timeout=ARRIVAL_SECONDS,
             origin=Origin("http://127.0.0.1"),
             subprotocols=[Subprotocol("chat.v1")],
             user_agent_header="probe/1.0",

@@ -24,6 +24,7 @@ from websockets.sync.client import ClientConnection, connect
 from asgiway.local.backlog import MAX_WAITING_BYTES
 from tests.e2e.journal_app import GATE_VARIABLE, JOURNAL_VARIABLE
 from tests.support.dev_server import DevServer
+from tests.support.waits import ARRIVAL_SECONDS
 
 APP = "tests.e2e.journal_app:handler"
 #: The review's flood: 3,000 frames of 127 KB.
@@ -62,7 +63,7 @@ def wait_for_journal(journal: Path, connection_id: str, entry: str, timeout: flo
 @contextmanager
 def held_client(server: DevServer, journal: Path) -> Iterator[tuple[ClientConnection, str]]:
     """A client whose first MESSAGE is running, held until the gate opens; and its connection id."""
-    with connect(server.websocket_url, open_timeout=10) as client:
+    with connect(server.websocket_url, open_timeout=ARRIVAL_SECONDS) as client:
         pattern = r"CONNECT\s+(?P<id>\S+)\s+\$connect\s+200"
         found = re.search(pattern, server.wait_for_line(pattern))
         assert found is not None

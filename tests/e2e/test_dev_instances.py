@@ -18,6 +18,7 @@ from websockets.sync.client import connect
 from tests.e2e.apps import EVENTS_FOLDER_VARIABLE
 from tests.e2e.test_dev_http import fetch
 from tests.support.dev_server import DevServer, asgiway
+from tests.support.waits import ARRIVAL_SECONDS
 
 
 def state(server: DevServer, path: str = "/") -> dict[str, Any]:
@@ -79,7 +80,7 @@ def test_the_same_app_serves_once_the_path_is_given() -> None:
         DevServer("tests.e2e.routing_apps:items", "--websocket-path", "/items/42/ws") as server,
         connect(server.websocket_url) as client,
     ):
-        assert client.recv(timeout=10) == "watching 42"
+        assert client.recv(timeout=ARRIVAL_SECONDS) == "watching 42"
 
 
 #: The variable `tests.e2e.import_failures` reads its plan from (named here: importing that module
@@ -239,8 +240,8 @@ def test_stopping_with_clients_connected_disconnects_them_through_the_app(
         connect(f"{server.websocket_url}?name=ada") as ada,
         connect(f"{server.websocket_url}?name=bob") as bob,
     ):
-        assert ada.recv(timeout=10) == "hello ada"
-        assert bob.recv(timeout=10) == "hello bob"
+        assert ada.recv(timeout=ARRIVAL_SECONDS) == "hello ada"
+        assert bob.recv(timeout=ARRIVAL_SECONDS) == "hello bob"
         assert server.stop(how) == 0
     lines = journal.read_text().splitlines()
     assert sorted(line for line in lines if line.startswith("left")) == [
@@ -295,8 +296,10 @@ def test_placeholder_credentials_replace_a_profile_only_aws_setup(tmp_path: Path
     }
     with (
         DevServer("tests.e2e.apps:app", environment=no_credentials) as server,
-        connect(server.websocket_url, open_timeout=10) as client,
+        connect(server.websocket_url, open_timeout=ARRIVAL_SECONDS) as client,
     ):
-        assert str(client.recv(timeout=10)).startswith("id ")  # sent during CONNECT: Lambda Invoke, then POST
+        assert str(client.recv(timeout=ARRIVAL_SECONDS)).startswith(
+            "id "
+        )  # sent during CONNECT: Lambda Invoke, then POST
         client.send("hi")
-        assert client.recv(timeout=10) == "echo hi"
+        assert client.recv(timeout=ARRIVAL_SECONDS) == "echo hi"

@@ -41,6 +41,7 @@ from asgiway.local.events import (
 )
 from tests.support.dev_server import DevServer
 from tests.support.signing import signed_request
+from tests.support.waits import ARRIVAL_SECONDS
 
 APP = "tests.e2e.apps:app"
 INVOKE_PATH = "/2015-03-31/functions/asgiway-dev/invocations"
@@ -69,8 +70,8 @@ def store(dsn: str) -> Iterator[Backend]:
 @contextmanager
 def victim(server: DevServer) -> Iterator[tuple[ClientConnection, str]]:
     """A connected client and its connection id, which the app greets it with during CONNECT."""
-    with connect(server.websocket_url, open_timeout=10) as client:
-        greeting = client.recv(timeout=10)
+    with connect(server.websocket_url, open_timeout=ARRIVAL_SECONDS) as client:
+        greeting = client.recv(timeout=ARRIVAL_SECONDS)
         assert isinstance(greeting, str)
         yield client, greeting.removeprefix("id ")
 
@@ -89,7 +90,7 @@ def assert_nothing_reached(server: DevServer, client: ClientConnection, connecti
     server.client("apigatewaymanagementapi").post_to_connection(
         ConnectionId=connection_id, Data=marker.encode()
     )
-    assert client.recv(timeout=10) == marker
+    assert client.recv(timeout=ARRIVAL_SECONDS) == marker
 
 
 def answer(request: urllib.request.Request) -> tuple[int, str]:
@@ -258,7 +259,7 @@ def test_a_request_signed_with_the_runs_credentials_is_served(server: DevServer)
     with victim(server) as (client, connection_id):
         url = f"{server.connections_url}/@connections/{quote(connection_id, safe='')}"
         assert answer(signed_request("POST", url, b"signed", server.credentials, "execute-api"))[0] == 200
-        assert client.recv(timeout=10) == "signed"
+        assert client.recv(timeout=ARRIVAL_SECONDS) == "signed"
         status, text = answer(signed_request("GET", url, b"", server.credentials, "execute-api"))
         assert status == 200
         assert json.loads(text)["identity"]["sourceIp"] == "127.0.0.1"
