@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 import os
 
-from bench import bundle, cold_start, fanout, http_overhead, store_latency, two_way, websocket_vs_mangum
+from bench import (
+    bundle,
+    cold_start,
+    fanout,
+    http_overhead,
+    lean_posts,
+    store_latency,
+    two_way,
+    websocket_vs_mangum,
+)
 
 
 def main() -> None:
@@ -24,6 +33,7 @@ def main() -> None:
         fanout.run(),
         two_way.run(),
         bundle.run(),
+        lean_posts.run(),
     ):
         print(table.markdown(), end="\n\n", flush=True)
 

@@ -50,3 +50,17 @@ def _cell(value: object) -> str:
     if isinstance(value, float):
         return f"{value:,.1f}" if value >= 10 else f"{value:.2f}"
     return str(value)
+
+
+def machine_note() -> str:
+    """The machine, and whether other work was running on it when the table was measured."""
+    import os
+    import platform
+
+    cores = os.cpu_count() or 1
+    load = os.getloadavg()[0]
+    state = "idle" if load < 0.3 * cores else "NOT idle: other work was running"
+    return (
+        f"Machine: {platform.machine()}, {cores} cores, Python {platform.python_version()}; "
+        f"load average {load:.1f} at start ({state})."
+    )

@@ -107,7 +107,7 @@ class Adapter:
         if is_delivery(event):
             from asgiway import deferred
 
-            return deferred.handle(event, self._delivery_endpoint)
+            return deferred.handle(event, self._delivery_endpoint, self.backend)
         self._start_lifespan(context)
         if isinstance(event, dict) and is_websocket_event(event):
             deadline = time.monotonic() + self._event_seconds(context, bounded_by_api_gateway=True)

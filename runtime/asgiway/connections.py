@@ -22,6 +22,7 @@ from typing import Any
 
 from asgiway.backends import Backend, from_dsn
 from asgiway.backends.base import CLOSED, GONE
+from asgiway.broadcast_shards import DEFAULT_SHARD_SIZE, hand_over, own_share, post_rate, shard_events
 from asgiway.deferred import wait_for_delivery
 from asgiway.exceptions import BackendError, ConfigurationError, TooManyRoomsError
 from asgiway.management_api import (
@@ -58,11 +59,13 @@ def _fan_out_pool() -> ThreadPoolExecutor:
 class BroadcastResult:
     """What a broadcast did: `sent` reached their client, `gone` had left (410) and are out of their
     rooms from now on, `failed` maps the others to the reason (throttled after retries, 403, 5xx,
-    timeouts)."""
+    timeouts), `queued` were handed to other invocations, in shards, and are still in flight."""
 
     sent: list[str] = field(default_factory=list)
     gone: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    #: Handed to shards (`asgiway.broadcast_shards`): still in flight when the broadcast returns.
+    queued: list[str] = field(default_factory=list)
 
 
 class Connections:
@@ -78,7 +81,10 @@ class Connections:
         endpoint_url: str | None = None,
         backend: Backend | None = None,
         connection_id: str | None = None,
+        shard_size: int = DEFAULT_SHARD_SIZE,
     ) -> None:
+        if shard_size < 1:
+            raise ConfigurationError("shard_size must be at least 1")
         if backend is None:
             if dsn is None:
                 raise ConfigurationError("Connections needs the store: pass dsn= (or backend=)")
@@ -92,6 +98,8 @@ class Connections:
         self.backend = backend
         self.endpoint_url = endpoint_url
         self.connection_id = connection_id
+        #: A broadcast posts at most this many targets itself; the rest go to shards.
+        self.shard_size = shard_size
         #: A `time.monotonic()` by which broadcasts give up: the event's own deadline in an event.
         self.deadline: float | None = None
         self._own_frames: Callable[[str | bytes], None] | None = None
@@ -181,13 +189,32 @@ class Connections:
         self._joined.setdefault(connection_id, set()).add(room)
 
     def _fan_out(self, data: str | bytes, room: str | None, exclude: frozenset[str]) -> BroadcastResult:
-        targets = self.backend.members(room) if room is not None else self.backend.connections()
+        listed = self.backend.members(room) if room is not None else self.backend.connections()
+        targets = [connection_id for connection_id in listed if connection_id not in exclude]
+        own = own_share(targets, self.shard_size, self.deadline) if targets else 0
+        # The shards start first: they run alongside this event's own posts.
+        events, unsharded = shard_events(data, targets[own:], self.shard_size)
+        refused = hand_over(events, self._post_shard)
+        started = time.monotonic()
+        result = self.post_to([*targets[:own], *unsharded], data)
+        post_rate.record(len(result.sent) + len(result.gone), time.monotonic() - started, len(result.failed))
+        result.failed.update(refused)
+        not_queued = refused.keys() | set(unsharded)
+        result.queued = [connection_id for connection_id in targets[own:] if connection_id not in not_queued]
+        return result
+
+    def _post_shard(self, data: str | bytes, connection_ids: list[str]) -> BroadcastResult:
+        """A shard run in this process (no Lambda): the same posts, on a Connections of its own,
+        with no deadline, since no event waits for it."""
+        return Connections(backend=self.backend, endpoint_url=self.endpoint_url).post_to(connection_ids, data)
+
+    def post_to(self, connection_ids: list[str], data: str | bytes) -> BroadcastResult:
+        """Post `data` to exactly these connections, within the deadline, never sharding: what a
+        broadcast does with its own share, and a shard with its ids."""
         result = BroadcastResult()
         pool = _fan_out_pool()
         futures = {
-            pool.submit(self._deliver, connection_id, data): connection_id
-            for connection_id in targets
-            if connection_id not in exclude
+            pool.submit(self._deliver, connection_id, data): connection_id for connection_id in connection_ids
         }
         timeout = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
         done, late = wait(futures, timeout=timeout)
@@ -225,7 +252,7 @@ class Connections:
             self._own_frames(data)  # the caller is still in its handshake: delivered right after it
             return True
         wait_for_delivery(connection_id)  # its CONNECT frames, if still on their way, come first
-        if self.api.post(connection_id, data):
+        if self.api.post(connection_id, data, self.deadline):
             return True
         record = self.backend.load(connection_id)
         if record is not None and record.ended is None and record.age < HANDSHAKE_GRACE_SECONDS:

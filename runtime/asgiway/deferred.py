@@ -30,12 +30,16 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from asgiway.broadcast_shards import is_shard, serve_shard
 from asgiway.log_redaction import protect
 from asgiway.management_api import ConnectionsApiError, client_for, session_for_emulator_endpoints
 from asgiway.sources.delivery import DELIVERY_EVENT_KEY
 from asgiway.types import LambdaContext, LambdaEvent, LambdaResponse
+
+if TYPE_CHECKING:
+    from asgiway.backends import Backend
 
 logger = logging.getLogger("asgiway")
 
@@ -109,9 +113,14 @@ class MalformedDeliveryError(ValueError):
     """A delivery payload that is not exactly the documented shape."""
 
 
-def handle(event: LambdaEvent, endpoint_for: Callable[[str], str | None]) -> LambdaResponse:
+def handle(
+    event: LambdaEvent, endpoint_for: Callable[[str], str | None], backend: Backend | None = None
+) -> LambdaResponse:
     """Serve a delivery event, the asynchronous invocation a CONNECT started: 400 (logged, never
-    raised) for a malformed payload or a connection whose endpoint the function does not know."""
+    raised) for a malformed payload or a connection whose endpoint the function does not know.
+    A broadcast's shard (`asgiway.broadcast_shards`) travels the same way, and needs the store."""
+    if is_shard(event.get(DELIVERY_EVENT_KEY)):
+        return serve_shard(event[DELIVERY_EVENT_KEY], endpoint_for, backend)
     try:
         connection_id, frames, close = parse_payload(event.get(DELIVERY_EVENT_KEY))
     except MalformedDeliveryError as exc:
@@ -225,6 +234,25 @@ def _invoke_asynchronously(function: str, payload: dict[str, Any]) -> None:
             function,
             exc,
         )
+
+
+def invoke_asynchronously(function: str, event: dict[str, Any], what: str) -> bool:
+    """Hand `event` (carrying `what`, for the log) to an asynchronous invocation of `function`, as
+    CONNECT frames are handed over; False, logged, when Lambda refused it or could not be reached."""
+    try:
+        _lambda_client().invoke(
+            FunctionName=function, InvocationType="Event", Payload=json.dumps(event, ensure_ascii=False)
+        )
+    except Exception as exc:
+        logger.error(
+            "Could not hand %s to an asynchronous invocation (does the role allow "
+            "lambda:InvokeFunction on %s?): %s",
+            what,
+            function,
+            exc,
+        )
+        return False
+    return True
 
 
 _client: Any = None

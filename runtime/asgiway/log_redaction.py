@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -101,14 +102,31 @@ def _leave(**_: Any) -> None:
     _calls.active = False
 
 
-def protect(client: Client) -> Client:
-    """Mark `client`'s calls so that botocore logs neither their bodies nor their headers; returns it."""
+def _install_filters() -> None:
     global _installed  # noqa: PLW0603 - the filters go on botocore's loggers once per process
     with _install_lock:
         if not _installed:
             for name, redactions in _REDACTIONS.items():
                 logging.getLogger(name).addFilter(_Redact(redactions))
             _installed = True
+
+
+@contextmanager
+def protected_call() -> Iterator[None]:
+    """Mark what runs inside, on this thread, as a protected client's call: for requests signed
+    with botocore's `SigV4Auth` and sent without a boto3 client (`asgiway.signed_posts`)."""
+    if not _installed:
+        _install_filters()
+    _calls.active = True
+    try:
+        yield
+    finally:
+        _calls.active = False
+
+
+def protect(client: Client) -> Client:
+    """Mark `client`'s calls so that botocore logs neither their bodies nor their headers; returns it."""
+    _install_filters()
     events = client.meta.events
     # 'after-call' follows every answer, errors included; 'after-call-error' a request that failed.
     events.register("before-call", _enter, unique_id="asgiway.log_redaction.enter")

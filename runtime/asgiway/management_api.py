@@ -2,7 +2,8 @@
 
 POST `/@connections/{id}` sends a frame (200), GET describes the connection (200), DELETE
 closes it (204). 410 GoneException means the client has left. A frame is at most 128 KB.
-One boto3 client is kept per endpoint, so warm invocations reuse its HTTP connection pool;
+One client is kept per endpoint, so warm invocations reuse its HTTP connection pool (posts go
+through `asgiway.signed_posts`, GET and DELETE through boto3);
 botocore signs every request and percent-encodes ids (API Gateway ids end with `=`).
 """
 
@@ -20,10 +21,16 @@ if TYPE_CHECKING:
     import boto3
     from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
 
+    from asgiway.signed_posts import SignedPoster
+
 #: API Gateway refuses a WebSocket message over 128 KB (413 PayloadTooLarge).
 MAX_MESSAGE_BYTES = 128 * 1024
 #: Concurrent calls a client is sized for: a broadcast's fan-out shares one client's HTTP pool.
 MAX_CONCURRENT_CALLS = 32
+#: Seconds to connect and to wait for an answer, and attempts in all (the first and four retries).
+CONNECT_TIMEOUT_SECONDS = 2.0
+READ_TIMEOUT_SECONDS = 5.0
+MAX_ATTEMPTS = 5
 
 #: boto3's own variables for redirecting this one service, then every service.
 ENDPOINT_ENVIRONMENT_VARIABLES = ("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI", "AWS_ENDPOINT_URL")
@@ -92,12 +99,14 @@ class ManagementApi:
     def __init__(self, endpoint_url: str) -> None:
         self.endpoint_url = endpoint_url.rstrip("/")
         self._client: ApiGatewayManagementApiClient | None = None
+        self._poster: SignedPoster | None = None
         self._lock = threading.Lock()
 
-    def post(self, connection_id: str, data: str | bytes) -> bool:
-        """Send one frame; False when the client is gone (410)."""
+    def post(self, connection_id: str, data: str | bytes, deadline: float | None = None) -> bool:
+        """Send one frame; False when the client is gone (410). No retry starts that could not end
+        before `deadline` (a `time.monotonic()`). Posts skip boto3: see `asgiway.signed_posts`."""
         payload = check_message_size(data)
-        return self._call("post_to_connection", ConnectionId=connection_id, Data=payload) is not None
+        return self.poster.post(connection_id, payload, deadline)
 
     def delete(self, connection_id: str) -> bool:
         """Close the connection; False when it was already gone (410)."""
@@ -130,6 +139,26 @@ class ManagementApi:
         return answer
 
     @property
+    def poster(self) -> SignedPoster:
+        if self._poster is None:
+            with self._lock:
+                if self._poster is None:
+                    from asgiway.signed_posts import PostPolicy, SignedPoster
+
+                    # The same credentials, timeouts, attempts and pool as the boto3 client's.
+                    credentials = session_for_emulator_endpoints().get_credentials()
+                    policy = PostPolicy(
+                        CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, MAX_ATTEMPTS, MAX_CONCURRENT_CALLS
+                    )
+                    self._poster = SignedPoster(self.endpoint_url, self.region, credentials, policy)
+        return self._poster
+
+    @property
+    def region(self) -> str:
+        match = _EXECUTE_API_HOST.match(self.endpoint_url)
+        return match.group(1) if match else environment_region()
+
+    @property
     def client(self) -> ApiGatewayManagementApiClient:
         if self._client is None:
             with self._lock:
@@ -140,14 +169,12 @@ class ManagementApi:
     def _make_client(self) -> ApiGatewayManagementApiClient:
         from botocore.config import Config
 
-        match = _EXECUTE_API_HOST.match(self.endpoint_url)
-        region = match.group(1) if match else environment_region()
         # Standard retries back off and try again on 429 LimitExceededException and on 5xx:
         # `max_attempts` counts retries, so 5 attempts in all, backing off up to 1 + 2 + 4 + 8 s.
         config = Config(
-            connect_timeout=2,
-            read_timeout=5,
-            retries={"mode": "standard", "max_attempts": 4},
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            read_timeout=READ_TIMEOUT_SECONDS,
+            retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS - 1},
             tcp_keepalive=True,
             max_pool_connections=MAX_CONCURRENT_CALLS,
         )
@@ -155,7 +182,7 @@ class ManagementApi:
         client = session_for_emulator_endpoints().client(
             "apigatewaymanagementapi",
             endpoint_url=self.endpoint_url,
-            region_name=region,
+            region_name=self.region,
             config=config,
         )
         return protect(client)  # the frames must not reach botocore's DEBUG log
