@@ -477,6 +477,7 @@ def test_store_and_connections_failures_leak_nothing(
         websocket_path="/ws",
         lifespan="off",
         api_gateway_endpoint_url=f"http://127.0.0.1:{closed}/test",
+        stored_credentials=["authorization", "cookie"],  # as in serve(): the app re-checks them
     )
     assert run(leaks, gone_api, connect_event("a=", headers=CLIENT_HEADERS)) == 200
     deferred.wait_for_delivery("a=")
