@@ -9,6 +9,7 @@ from bench import (
     bundle,
     cold_start,
     fanout,
+    frameworks,
     http_overhead,
     lean_posts,
     store_latency,
@@ -34,6 +35,7 @@ def main() -> None:
         two_way.run(),
         bundle.run(),
         lean_posts.run(),
+        frameworks.run(),
     ):
         print(table.markdown(), end="\n\n", flush=True)
 

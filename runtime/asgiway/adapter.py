@@ -10,6 +10,7 @@ import time
 from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from asgiway.contrib.channel_delivery import CHANNEL_DELIVERY_KEY, is_channel_delivery
 from asgiway.credentials import kept_names
 from asgiway.exceptions import ConfigurationError, LifespanError, MalformedEventError
 from asgiway.origins import origins
@@ -109,9 +110,12 @@ class Adapter:
 
             return deferred.handle(event, self._delivery_endpoint, self.backend)
         self._start_lifespan(context)
-        if isinstance(event, dict) and is_websocket_event(event):
-            deadline = time.monotonic() + self._event_seconds(context, bounded_by_api_gateway=True)
-            return self._run(self._websocket(event, context, deadline))
+        if isinstance(event, dict) and (is_websocket_event(event) or is_channel_delivery(event)):
+            # Channel-layer messages come in an asynchronous invocation, which no API Gateway awaits.
+            awaited = not is_channel_delivery(event)
+            deadline = time.monotonic() + self._event_seconds(context, bounded_by_api_gateway=awaited)
+            serve = self._websocket if awaited else self._channel_delivery
+            return self._run(serve(event, context, deadline))
         source = infer_http_source(event, context, self.config) if isinstance(event, dict) else None
         if source is None:
             logger.error(
@@ -174,6 +178,29 @@ class Adapter:
 
         lifecycle = WebSocketLifecycle(self.app, self.config, self.backend, self._lifespan.app_state)
         return await lifecycle(parsed, context, deadline)
+
+    async def _channel_delivery(
+        self, event: LambdaEvent, context: LambdaContext | None, deadline: float
+    ) -> LambdaResponse:
+        """Replay the consumers a channel layer's messages are for (see
+        asgiway.contrib.channels.deliveries): 400, logged, for a malformed payload; never a raise,
+        which Lambda would answer by invoking again."""
+        import json
+
+        from asgiway.contrib.channels.deliveries import MalformedChannelDeliveryError, parse_deliveries
+        from asgiway.lifecycle import WebSocketLifecycle
+
+        try:
+            deliveries = parse_deliveries(event[CHANNEL_DELIVERY_KEY])
+        except MalformedChannelDeliveryError as exc:
+            logger.error("Refused a malformed channel delivery event: %s", exc)
+            return {"statusCode": 400, "body": "Bad Request"}
+        if self.backend is None:
+            logger.error("A channel delivery event needs a connection store: pass dsn= to the Adapter")
+            return {"statusCode": 500, "body": "Internal Server Error"}
+        lifecycle = WebSocketLifecycle(self.app, self.config, self.backend, self._lifespan.app_state)
+        replayed = await lifecycle.deliver_channel_messages(deliveries, context, deadline, event)
+        return {"statusCode": 200, "body": json.dumps({"replayed": replayed})}
 
     def _delivery_endpoint(self, connection_id: str) -> str | None:
         """Where a delivery to `connection_id` may post: the configured @connections endpoint, else

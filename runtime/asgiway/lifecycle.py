@@ -14,6 +14,10 @@ connection can end before its DISCONNECT: @connections answers 410 (the peer is 
 closes it. Its record is then marked ended (out of every room, left out of broadcasts, a MESSAGE
 for it answered 410) and stays until that DISCONNECT: a gone one's replays the app once, with the
 stored state, so disconnect handlers run; a closed one's is the close's echo and only removes it.
+
+Every session has a channel (`asgiway.contrib.channels.session`), which Django Channels apps on
+`ConnectionsChannelLayer` use: messages its consumer sends to other connections are delivered once
+the session is over, each recipient's consumer replayed with them (`deliver_channel_messages`).
 """
 
 from __future__ import annotations
@@ -22,12 +26,18 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from asgiway.backends import Backend, ConnectionRecord
 from asgiway.backends.base import CLOSED, EXPIRY_MARGIN_SECONDS, GONE
 from asgiway.connections import CONNECTIONS_SCOPE_KEY, Connections
+from asgiway.contrib.channels.deliveries import Delivery, by_recipient, hand_over, lambda_function
+from asgiway.contrib.channels.deliveries import Message as ChannelMessage
+from asgiway.contrib.channels.foreign_layers import report_foreign_layers
+from asgiway.contrib.channels.session import SessionChannel
 from asgiway.credentials import without_credentials
 from asgiway.deferred import (
     RECORDED_ENDPOINT_KEY,
@@ -46,11 +56,32 @@ from asgiway.management_api import (
 from asgiway.origins import normalized_origin
 from asgiway.protocols.bounded import SessionEnd, call_seconds
 from asgiway.protocols.websocket import Deliver, WebSocketCycle, WebSocketCycleState
+from asgiway.sources import EVENT_SCOPE_KEY
 from asgiway.sources.websocket import EventType, WebSocketEvent
 from asgiway.state import encoded, persistable, session_state
 from asgiway.types import AdapterConfig, ASGIApp, Headers, LambdaContext, LambdaResponse, Message, Scope
 
 logger = logging.getLogger("asgiway")
+
+#: Channel messages are not replayed to recipients with less of the event's time left.
+CHANNEL_REPLAY_MIN_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class ChannelMessagesEvent(WebSocketEvent):
+    """A replay that brings channel-layer messages to a connection's consumer: no API Gateway event,
+    so replies go to the @connections endpoint its CONNECT recorded."""
+
+    recorded_endpoint: str = ""
+
+    @property
+    def endpoint_url(self) -> str:
+        return self.recorded_endpoint
+
+    def scope(self, stored: dict[str, Any], context: LambdaContext | None, state: dict[str, Any]) -> Scope:
+        scope = super().scope(stored, context, state)
+        scope[EVENT_SCOPE_KEY] = "channel"
+        return scope
 
 
 def _text_headers(headers: Headers) -> dict[str, str]:
@@ -167,14 +198,17 @@ class WebSocketLifecycle:
             pending.append(frame)
 
         cycle = WebSocketCycle(scope, [], hold, replay=False)
+        channel = SessionChannel(event.connection_id, connections, cycle.activity)
         try:
-            await cycle.run(self.app, timeout)
+            with channel.serving():
+                await cycle.run(self.app, timeout)
         finally:
             connections.hold_own_frames(None)  # a Connections kept past CONNECT posts like any other
-        refusal = self._connect_refusal(event, cycle)
-        if refusal is not None:
-            return refusal
-        return await self._accepted(event, cycle, stored_scope, state=state, pending=pending, context=context)
+        reply = self._connect_refusal(event, cycle) or await self._accepted(
+            event, cycle, stored_scope, state=state, pending=pending, context=context
+        )
+        await self._send_channel_messages(channel, context, deadline)
+        return reply
 
     def _connect_refusal(self, event: WebSocketEvent, cycle: WebSocketCycle) -> LambdaResponse | None:
         """The answer to a CONNECT the app did not accept (or failed at), or None when it accepted."""
@@ -183,7 +217,10 @@ class WebSocketLifecycle:
             return _reply(500, "Internal Server Error")
         if cycle.end is SessionEnd.TIMED_OUT:
             logger.error(
-                "The app did not answer CONNECT of %s within %.1fs", event.connection_id, cycle.timeout
+                "The app did not answer CONNECT of %s within %.1fs%s",
+                event.connection_id,
+                cycle.timeout,
+                _still_at_work(cycle),
             )
             return _reply(504, "Gateway Timeout")
         if cycle.denial is not None and cycle.denial.status < 400:
@@ -322,11 +359,35 @@ class WebSocketLifecycle:
                 await send_now(held.pop())
             held.append(data)
 
-        cycle, state = await self._replay(event, record, context, deadline, message=message, deliver=post)
+        cycle, state, channel = await self._replay(
+            event, record, context, deadline, messages=[message], deliver=post
+        )
         closing = cycle.state is WebSocketCycleState.CLOSED
         reply_body = held.pop() if held and isinstance(held[0], str) and not closing else None
         for frame in held:  # binary (a route response carries text), or before the app's close
             await send_now(frame)
+        await self._settle(event, record, cycle, state, gone=gone, connections=connections)
+        reply = self._session_reply(event, cycle)
+        if reply_body is not None and reply["statusCode"] == 200:
+            reply["body"] = reply_body
+        elif reply_body is not None:
+            await send_now(reply_body)  # an error status carries no route response
+        await self._send_channel_messages(channel, context, deadline)
+        return reply
+
+    async def _settle(
+        self,
+        event: WebSocketEvent,
+        record: ConnectionRecord,
+        cycle: WebSocketCycle,
+        state: dict[str, Any] | None,
+        *,
+        gone: bool,
+        connections: ManagementApi,
+    ) -> None:
+        """Keep what a replay changed: the connection's state, its end when it is gone or the app
+        closed it."""
+        closing = cycle.state is WebSocketCycleState.CLOSED
         if state is not None and encoded(state) != encoded(record.state) and not closing:
             kept = self.backend.update(
                 ConnectionRecord(record.connection_id, record.scope, state, record.expires_at)
@@ -344,12 +405,6 @@ class WebSocketLifecycle:
         elif closing:
             self.backend.end(event.connection_id, CLOSED)  # its DISCONNECT, which follows, removes it
             await asyncio.to_thread(connections.delete, event.connection_id)
-        reply = self._session_reply(event, cycle)
-        if reply_body is not None and reply["statusCode"] == 200:
-            reply["body"] = reply_body
-        elif reply_body is not None:
-            await send_now(reply_body)  # an error status carries no route response
-        return reply
 
     async def _disconnect(
         self,
@@ -364,11 +419,12 @@ class WebSocketLifecycle:
             self.backend.delete(event.connection_id)
             return _reply(200)
         try:
-            cycle, _ = await self._replay(
-                event, record, context, deadline, message=event.disconnected(), deliver=None
+            cycle, _, channel = await self._replay(
+                event, record, context, deadline, messages=[event.disconnected()], deliver=None
             )
         finally:
             self.backend.delete(event.connection_id)
+        await self._send_channel_messages(channel, context, deadline)
         return self._session_reply(event, cycle)
 
     async def _replay(
@@ -378,16 +434,128 @@ class WebSocketLifecycle:
         context: LambdaContext | None,
         deadline: float,
         *,
-        message: Message,
+        messages: list[Message],
         deliver: Deliver | None,
-    ) -> tuple[WebSocketCycle, dict[str, Any] | None]:
+        channel_messages: Iterable[ChannelMessage] = (),
+    ) -> tuple[WebSocketCycle, dict[str, Any] | None, SessionChannel]:
         state = session_state(record.state, self.lifespan_state)
         timeout = _seconds_left(deadline)
-        cycle = WebSocketCycle(
-            self._scope(event, record.scope, context, state, timeout), [message], deliver, replay=True
+        scope = self._scope(event, record.scope, context, state, timeout)
+        cycle = WebSocketCycle(scope, messages, deliver, replay=True)
+        channel = SessionChannel(
+            event.connection_id, scope[CONNECTIONS_SCOPE_KEY], cycle.activity, channel_messages
         )
-        await cycle.run(self.app, timeout)
-        return cycle, persistable(state, self.lifespan_state, event.connection_id)
+        cycle.on_handshake_replayed = channel.release
+        with channel.serving():
+            await cycle.run(self.app, timeout)
+        return cycle, persistable(state, self.lifespan_state, event.connection_id), channel
+
+    async def deliver_channel_messages(
+        self,
+        deliveries: Iterable[Delivery],
+        context: LambdaContext | None,
+        deadline: float,
+        source: dict[str, Any],
+    ) -> int:
+        """Replay each recipient's consumer with its channel-layer messages; how many were replayed.
+
+        `source` is the event that carried them (the scope's `aws.event`). Failures are logged,
+        never raised: on Lambda this is an asynchronous invocation, which a raise would retry.
+        What the replayed consumers send on goes the same way, here or in new invocations.
+        """
+        queue = deque(deliveries)
+        replayed = 0
+        while queue:
+            connection_id, messages = queue.popleft()
+            if _seconds_left(deadline) < CHANNEL_REPLAY_MIN_SECONDS:
+                logger.error(
+                    "Out of time: channel-layer messages for %d connection(s) are not delivered",
+                    len(queue) + 1,
+                )
+                break
+            try:
+                channel = await self._channel_replay(connection_id, messages, context, deadline, source)
+            except (BackendError, ConnectionsApiError) as exc:
+                logger.error("Delivering channel-layer messages to %s failed: %s", connection_id, exc)
+                continue
+            if channel is None:
+                continue
+            replayed += 1
+            function = lambda_function(context)
+            if function is not None and channel.outgoing:
+                await asyncio.to_thread(hand_over, function, by_recipient(channel.outgoing))
+            else:
+                queue.extend(by_recipient(channel.outgoing))
+        return replayed
+
+    async def _channel_replay(
+        self,
+        connection_id: str,
+        messages: list[ChannelMessage],
+        context: LambdaContext | None,
+        deadline: float,
+        source: dict[str, Any],
+    ) -> SessionChannel | None:
+        """Replay one connection's consumer with `messages` on its channel; None when it has left."""
+        record = self.backend.load(connection_id)
+        if record is None or record.ended is not None:
+            logger.info("Channel-layer messages for connection %s, which has left: dropped", connection_id)
+            return None
+        endpoint = self._endpoint_of(record)
+        if endpoint is None:
+            logger.error("No @connections endpoint for %s: its channel messages are dropped", connection_id)
+            return None
+        event = ChannelMessagesEvent(
+            EventType.MESSAGE, connection_id, "", "", "", "", source, recorded_endpoint=endpoint
+        )
+        connections = client_for(endpoint)
+        if delivery_in_flight(connection_id):  # its CONNECT frames come first
+            await asyncio.to_thread(wait_for_delivery, connection_id)
+        gone = False
+
+        async def post(data: str | bytes) -> None:
+            nonlocal gone
+            check_message_size(data)
+            if not gone and not await asyncio.to_thread(connections.post, connection_id, data):
+                gone = True
+
+        cycle, state, channel = await self._replay(
+            event, record, context, deadline, messages=[], deliver=post, channel_messages=messages
+        )
+        await self._settle(event, record, cycle, state, gone=gone, connections=connections)
+        self._session_reply(event, cycle)  # logs a failure; nobody waits for the status
+        if channel.untaken:
+            logger.warning(
+                "The consumer of connection %s took %d of %d channel-layer message(s) for it: does "
+                "it read the layer asgiway's ConnectionsChannelLayer is set as?",
+                connection_id,
+                len(messages) - channel.untaken,
+                len(messages),
+            )
+        return channel
+
+    def _endpoint_of(self, record: ConnectionRecord) -> str | None:
+        """Where to post to a connection outside its own events: the configured @connections
+        endpoint, else the one its CONNECT recorded."""
+        configured = self.config.api_gateway_endpoint_url or configured_endpoint_url()
+        recorded = record.scope.get(RECORDED_ENDPOINT_KEY)
+        return configured or (recorded if isinstance(recorded, str) else None)
+
+    async def _send_channel_messages(
+        self, channel: SessionChannel, context: LambdaContext | None, deadline: float
+    ) -> None:
+        """Deliver what the session's consumer sent to other connections' channels (see
+        asgiway.contrib.channels.deliveries): on Lambda through asynchronous invocations, else here."""
+        report_foreign_layers()
+        if not channel.outgoing:
+            return
+        deliveries = by_recipient(channel.outgoing)
+        function = lambda_function(context)
+        if function is not None:
+            await asyncio.to_thread(hand_over, function, deliveries)
+            return
+        source = {"asgiway.channel": {"from": channel.connection_id}}
+        await self.deliver_channel_messages(deliveries, context, deadline, source)
 
     def _session_reply(self, event: WebSocketEvent, cycle: WebSocketCycle) -> LambdaResponse:
         if cycle.end is SessionEnd.RAISED and _is_disconnect_signal(event, cycle.error):
@@ -396,17 +564,18 @@ class WebSocketLifecycle:
         if cycle.end is SessionEnd.RAISED:
             logger.error(
                 "The app raised during %s of %s",
-                event.type,
+                _event_name(event),
                 event.connection_id,
                 exc_info=cycle.error,
             )
             return _reply(500, "Internal Server Error")
         if cycle.end is SessionEnd.TIMED_OUT:
             logger.error(
-                "The app did not finish %s of %s within %.1fs",
-                event.type,
+                "The app did not finish %s of %s within %.1fs%s",
+                _event_name(event),
                 event.connection_id,
                 cycle.timeout,
+                _still_at_work(cycle),
             )
             return _reply(504, "Gateway Timeout")
         return _reply(200)
@@ -419,6 +588,21 @@ class WebSocketLifecycle:
             await asyncio.to_thread(self._connections(event).delete, event.connection_id)
             return _reply(410, "Gone")
         return _reply(200)
+
+
+def _still_at_work(cycle: WebSocketCycle) -> str:
+    """Why an app that waited for input never ended its session: the tasks it kept at work."""
+    at_work = cycle.activity.at_work
+    if not at_work:
+        return ""
+    return (
+        ": it waited for input, but some of its tasks were still at work (a session ends only when "
+        f"every task of the app waits for input or for another of its tasks): {', '.join(at_work[:5])}"
+    )
+
+
+def _event_name(event: WebSocketEvent) -> str:
+    return "channel messages" if isinstance(event, ChannelMessagesEvent) else str(event.type)
 
 
 def _is_disconnect_signal(event: WebSocketEvent, error: BaseException | None) -> bool:

@@ -2,6 +2,11 @@
 
 Starlette's `websocket.state` is `scope["state"]`, which also holds a copy of the lifespan state.
 Only what the app itself put there belongs to the connection and is stored with its record.
+
+A key that starts with an underscore is private by Python's convention: frameworks keep their own
+bookkeeping there (Litestar its connection state, under `_ls_connection_state`), rebuilt at every
+event. Such a key whose value is not JSON is left out quietly (DEBUG, once per key per container);
+any other key that cannot be stored is an ERROR, since the app would miss it at the next event.
 """
 
 from __future__ import annotations
@@ -14,6 +19,9 @@ logger = logging.getLogger("asgiway")
 
 #: The most per-connection state kept, JSON-encoded: stores cap a record (DynamoDB at 400 KB).
 MAX_STATE_BYTES = 64 * 1024
+
+#: The private keys already said to be left out, in this container.
+_private_keys_left_out: set[str] = set()
 
 
 def encoded(state: dict[str, Any]) -> str:
@@ -48,6 +56,8 @@ def persistable(
             faithful = False
         if faithful:
             own[key] = value
+        elif key.startswith("_"):
+            _left_out_quietly(key)
         else:
             logger.error(
                 "Per-connection state %r is not a JSON value that reads back the same; not stored"
@@ -65,3 +75,14 @@ def persistable(
         )
         return None
     return own
+
+
+def _left_out_quietly(key: str) -> None:
+    if key in _private_keys_left_out:
+        return
+    _private_keys_left_out.add(key)
+    logger.debug(
+        "Per-connection state %r is private (a framework's own, rebuilt at every event) and not JSON: "
+        "not stored, and not said again in this container",
+        key,
+    )

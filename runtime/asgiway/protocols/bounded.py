@@ -13,7 +13,7 @@ import enum
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 logger = logging.getLogger("asgiway")
 
@@ -70,36 +70,52 @@ def _tasks_created_on(loop: asyncio.AbstractEventLoop) -> list[asyncio.Task[Any]
     return recorded
 
 
+class IdleWatch(Protocol):
+    """Tells when an app waiting for input is done (see `asgiway.protocols.idle`)."""
+
+    def start(
+        self,
+        root: asyncio.Task[Any],
+        live_tasks: Callable[[], list[asyncio.Task[Any]]],
+        on_idle: Callable[[], None],
+    ) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 async def run_bounded(
-    call: Awaitable[None], timeout: float, idle: asyncio.Event | None = None
+    call: Awaitable[None], timeout: float, idle: IdleWatch | None = None
 ) -> tuple[SessionEnd, BaseException | None]:
-    """Run `call` until it returns, `idle` is set or `timeout` seconds pass, all within `timeout`.
+    """Run `call` until it returns, `idle` finds it idle or `timeout` seconds pass, all within `timeout`.
 
     The call gets `timeout` less its unwinding time; then it and every task it started are cancelled.
     """
     loop = asyncio.get_running_loop()
     run = _BoundedRun(loop, call, timeout)
-    idle_wait = loop.create_task(idle.wait()) if idle is not None else None
     first_done = loop.create_future()
+    idled = False
 
     def wake(_: object = None) -> None:
         if not first_done.done():
             first_done.set_result(None)
 
-    watched = [run.task] if idle_wait is None else [run.task, idle_wait]
-    for future in watched:
-        future.add_done_callback(wake)
+    def on_idle() -> None:
+        nonlocal idled
+        idled = True
+        wake()
+
+    run.task.add_done_callback(wake)
     run.at_deadline(wake)
+    if idle is not None:
+        idle.start(run.task, run.live_tasks, on_idle)
     try:
         await first_done
     finally:
         run.stop_deadline()
-        for future in watched:
-            future.remove_done_callback(wake)
-        if idle_wait is not None:
-            idle_wait.cancel()
-    idled = idle_wait is not None and idle_wait.done() and not idle_wait.cancelled()
-    end, error, strays = run.outcome(idled, ignore=(asyncio.current_task(), idle_wait))
+        run.task.remove_done_callback(wake)
+        if idle is not None:
+            idle.stop()
+    end, error, strays = run.outcome(idled, ignore=(asyncio.current_task(),))
     if strays:
         await _cancel(strays, run.unwind)
     return run.checked(end, error)
@@ -144,6 +160,10 @@ class _BoundedRun:
     def at_deadline(self, callback: Callable[[], object]) -> None:
         """Call `callback` when the call's time, less its unwinding time, is up."""
         self._deadline = self.loop.call_later(self._cutoff, callback)
+
+    def live_tasks(self) -> list[asyncio.Task[Any]]:
+        """The unfinished tasks of the call: its own and those it started since."""
+        return [task for task in self._created[self._mark :] if not task.done()]
 
     def stop_deadline(self) -> None:
         if self._deadline is not None:

@@ -9,24 +9,25 @@ input that this event cannot give, or returns:
 | MESSAGE    | `websocket.connect` (a replay), `websocket.receive` | after the replay         |
 | DISCONNECT | `websocket.connect` (a replay), `websocket.disconnect` | never: the peer has left |
 
-The session ends by cancelling the app at its pending `receive()`, never by a made-up
-`websocket.disconnect`, so disconnect handlers run only when the client really left. The replayed
-handshake is absorbed: its `websocket.accept` is not sent again and whatever the app sends before
-it receives the event's own message is not delivered a second time.
+The session ends once the app is idle (see `asgiway.protocols.idle`: it waits for input, no
+send is in flight, and none of its tasks is at work), by cancelling it at its pending `receive()`,
+never by a made-up `websocket.disconnect`, so disconnect handlers run only when the client really
+left. The replayed handshake is absorbed: its `websocket.accept` is not sent again and whatever
+the app sends before it receives the event's own message is not delivered a second time.
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import NoReturn
 
 from asgiway.exceptions import SessionEndedError
 from asgiway.protocols.bounded import SessionEnd, run_bounded
+from asgiway.protocols.idle import SessionActivity
+from asgiway.protocols.sync_threads import own_sync_thread
 from asgiway.types import ASGIApp, Headers, Message, Scope
 
 logger = logging.getLogger("asgiway")
@@ -93,16 +94,21 @@ class WebSocketCycle:
         self._inbox: deque[Message] = deque([{"type": "websocket.connect"}, *messages])
         self._deliver = deliver
         self._handshake_done = False
-        self._waiting = asyncio.Event()
+        #: Called once the replayed handshake is over (the app took the event's own message, or,
+        #: in a replay that brings none, asked for more after the handshake).
+        self.on_handshake_replayed: Callable[[], None] | None = None
+        #: What the app is doing with the session: how its end is told (see asgiway.protocols.idle).
+        self.activity = SessionActivity()
         self._over = False
 
     async def run(self, app: ASGIApp, timeout: float) -> SessionEnd:
         """Run the app until its session ends, all within `timeout` seconds; say why it ended."""
         self.timeout = timeout
         try:
-            self.end, self.error = await run_bounded(
-                app(self.scope, self.receive, self.send), timeout, self._waiting
-            )
+            async with own_sync_thread():
+                self.end, self.error = await run_bounded(
+                    app(self.scope, self.receive, self.send), timeout, self.activity
+                )
         finally:
             self._over = True
         return self.end
@@ -115,15 +121,18 @@ class WebSocketCycle:
             if message["type"] == "websocket.connect":
                 self.handshake_read = True
             else:
-                self._handshake_done = True
+                self._handshake_over()
             return message
-        self._waiting.set()
-        return await _forever()
+        if self.handshake_read:
+            self._handshake_over()
+        await self.activity.wait_for_input()
+        raise AssertionError("unreachable: a wait for input the event cannot give is only cancelled")
 
     async def send(self, message: Message) -> None:
         """Take one ASGI message from the app, following the state machine of the spec."""
         self._check_not_over()
         kind = message.get("type")
+        self.activity.noticed()
         if self.state is WebSocketCycleState.CONNECTING:
             self._answer_handshake(message)
         elif self.state is WebSocketCycleState.RESPONDING:
@@ -134,6 +143,12 @@ class WebSocketCycle:
             self._close(message)
         else:
             raise RuntimeError(f"Unexpected ASGI message {kind!r} while the WebSocket is {self.state.value}")
+
+    def _handshake_over(self) -> None:
+        if not self._handshake_done:
+            self._handshake_done = True
+            if self.on_handshake_replayed is not None:
+                self.on_handshake_replayed()
 
     def _check_not_over(self) -> None:
         """Nothing is posted, queued or received for an event that is over: say so, loudly."""
@@ -190,9 +205,5 @@ class WebSocketCycle:
         if self._deliver is None:
             logger.debug("Dropping a frame: the client cannot receive it during this event")
             return
-        await self._deliver(message["text"] if text is not None else bytes(message["bytes"]))
-
-
-async def _forever() -> NoReturn:
-    await asyncio.Future()
-    raise AssertionError("unreachable: the future above is only ever cancelled")
+        with self.activity.sending():
+            await self._deliver(message["text"] if text is not None else bytes(message["bytes"]))
