@@ -20,8 +20,16 @@ app = App()
 account, region = app.node.try_get_context("account"), app.node.try_get_context("region")
 environment = Environment(account=account, region=region) if account or region else None
 stack = Stack(app, "AsgiwayChat", env=environment)
+# The page sends AWS's sample chat protocol, {"action": "sendmessage", "data": ...}: API Gateway's
+# default route selection expression, $request.body.action, sends it to this route.
 chat = WebSocketAsgiApp(
-    stack, "Chat", code=str(EXAMPLE), app="app:app", websocket_path="/ws", backend="dynamodb"
+    stack,
+    "Chat",
+    code=str(EXAMPLE),
+    app="app:app",
+    websocket_path="/ws",
+    backend="dynamodb",
+    routes=["sendmessage"],
 )
 # The chat page is served by the app's own HTTP API, so browsers connect from that origin only: a
 # page on any other site is refused at CONNECT, before the app runs.

@@ -1,14 +1,22 @@
 """The chat example: the seed's chat page at `/`, a multi-user, multi-room chat at `/ws`.
 
-Open `/?room=lobby&name=ada` in two browsers. Each visitor's name lives in the connection's state,
-so every message is signed with it on whatever Lambda container serves it; messages go to everyone
-in the room through `Connections.broadcast`. `WEBSOCKET_URL` (set by `asgiway dev` and by the CDK
-construct) tells the page where to connect.
+Open `/?room=lobby&name=ada` in two browsers. The page speaks the protocol of AWS's sample chat
+(simple-websockets-chat-app): `{"action": "sendmessage", "data": "hi"}`, which API Gateway's route
+selection expression (`$request.body.action`) sends to the `sendmessage` route. The app dispatches
+on that route, `scope["asgiway.route"]`; anything else arrives on `$default` and gets a hint back.
+The route is declared where API Gateway's are: `routes=["sendmessage"]` in infra/app.py, and
+`--route sendmessage` for `asgiway dev`.
+
+Each visitor's name lives in the connection's state, so every message is signed with it on
+whatever Lambda container serves it; messages go to everyone in the room through
+`Connections.broadcast`. `WEBSOCKET_URL` (set by `asgiway dev` and by the CDK construct) tells the
+page where to connect.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import os
 
 from starlette.applications import Starlette
@@ -20,6 +28,14 @@ from starlette.websockets import WebSocket
 
 from asgiway import EVENT_SCOPE_KEY
 from asgiway.connections import Connections
+from asgiway.sources.websocket import ROUTE_SCOPE_KEY
+
+#: The chat's one action, and the route API Gateway gives it.
+SEND_MESSAGE = "sendmessage"
+USAGE = (
+    'This chat takes {"action": "sendmessage", "data": "your message"}. '
+    "Running it locally? Start it with: asgiway dev examples.chat.app:app --route sendmessage"
+)
 
 PAGE = """<!DOCTYPE html>
 <html>
@@ -50,7 +66,7 @@ PAGE = """<!DOCTYPE html>
             }};
             function sendMessage(event) {{
                 var input = document.getElementById("messageText");
-                ws.send(input.value);
+                ws.send(JSON.stringify({{action: "sendmessage", data: input.value}}));
                 input.value = "";
                 event.preventDefault();
             }}
@@ -84,8 +100,14 @@ class Chat(WebSocketEndpoint):
             )
 
     async def on_receive(self, websocket: WebSocket, data: str) -> None:
+        if websocket.scope[ROUTE_SCOPE_KEY] != SEND_MESSAGE:
+            # $default: API Gateway found no `sendmessage` action in the message.
+            await websocket.send_text(USAGE)
+            return
+        text = json.loads(data).get("data")
         await Connections.of(websocket).broadcast(
-            f"{websocket.state.name}: {data}", room=websocket.state.room
+            f"{websocket.state.name}: {text if isinstance(text, str) else json.dumps(text)}",
+            room=websocket.state.room,
         )
 
     async def on_disconnect(self, websocket: WebSocket, close_code: int) -> None:

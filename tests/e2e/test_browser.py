@@ -3,9 +3,10 @@
 Chromium, driven by Playwright, opens the chat page as two visitors of #lobby and one of #garden.
 This proves the whole path a developer sees: the page served through the HTTP API finds the
 WebSocket API through WEBSOCKET_URL, the handshake is accepted by the app's CONNECT, the welcome
-sent during CONNECT reaches the page, a message typed in one page is broadcast through
-@connections to every page of its room (once, in order, and to no other room), and a page that
-closes becomes a DISCONNECT its room hears about.
+sent during CONNECT reaches the page, a message typed in one page (sent as AWS's sample chat sends
+it, `{"action": "sendmessage", "data": ...}`) reaches the app on the `sendmessage` route and is
+broadcast through @connections to every page of its room (once, in order, and to no other room),
+and a page that closes becomes a DISCONNECT its room hears about.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def browser_available() -> None:
 
 @pytest.fixture
 def chat_server() -> Iterator[DevServer]:
-    with DevServer("examples.chat.app:app") as server:
+    # The route infra/app.py declares with routes=["sendmessage"].
+    with DevServer("examples.chat.app:app", "--route", "sendmessage") as server:
         yield server
     # Shown by pytest only when the test fails: the emulator's side of the story.
     print("\n".join(server.lines))
@@ -127,6 +129,8 @@ def test_a_message_typed_in_one_page_appears_in_every_page_of_its_room(
     send(ada, "hello from ada")
     expect_messages(ada, "Welcome to #lobby, ada!", "bob joined", "ada: hello from ada")
     expect_messages(bob, "Welcome to #lobby, bob!", "ada: hello from ada")
+    ada_connection_id = connection_ids[0]
+    chat_server.wait_for_line(rf"\bMESSAGE\s+{re.escape(ada_connection_id)}\s+sendmessage\s+200\b")
 
     send(bob, "hi ada, bob here")
     ada_so_far = ["Welcome to #lobby, ada!", "bob joined", "ada: hello from ada", "bob: hi ada, bob here"]

@@ -8,6 +8,7 @@ DISCONNECT still replays the app, so each goodbye is said, exactly once.
 from __future__ import annotations
 
 import dataclasses
+import json
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
@@ -40,7 +41,9 @@ def age_by_a_minute(dsn: str) -> None:
 def test_twenty_clients_closing_together_each_get_their_goodbye(tmp_path: Path) -> None:
     dsn = f"sqlite://{tmp_path / 'connections.db'}"
     with (
-        DevServer("examples.chat.app:app", "--concurrency", "4", "--dsn", dsn) as server,
+        DevServer(
+            "examples.chat.app:app", "--route", "sendmessage", "--concurrency", "4", "--dsn", dsn
+        ) as server,
         ExitStack() as stack,
     ):
         watcher = joined(stack, server, "watcher")
@@ -54,5 +57,5 @@ def test_twenty_clients_closing_together_each_get_their_goodbye(tmp_path: Path) 
         goodbyes = [str(watcher.recv(timeout=60)) for _ in names]
         assert sorted(goodbyes) == sorted(f"{name} left" for name in names)
         # Nothing more: the watcher's own message is the next frame it gets.
-        watcher.send("still here")
+        watcher.send(json.dumps({"action": "sendmessage", "data": "still here"}))
         assert watcher.recv(timeout=30) == "watcher: still here"

@@ -27,9 +27,10 @@ from tests.support.dev_server import DevServer
 from tests.support.waits import ARRIVAL_SECONDS
 
 APP = "tests.e2e.journal_app:handler"
-#: The review's flood: 3,000 frames of 127 KB.
+#: The review's flood: 3,000 messages of 127 KB, each in frames of at most 32 KB, as API Gateway
+#: closes a client's larger frame with 1009.
 FLOOD_FRAMES = 3000
-FLOOD_FRAME = "x" * (127 * 1024)
+FLOOD_FRAME = ["x" * (32 * 1024)] * 3 + ["x" * (31 * 1024)]
 #: How much the emulator's resident memory may grow through the flood: the backlog's bound, plus
 #: room for the allocator; the unbounded queue grew it by hundreds of MB.
 MAX_GROWTH_BYTES = MAX_WAITING_BYTES + 60 * 1024 * 1024

@@ -277,7 +277,9 @@ def test_the_asset_compiles_imports_and_serves_on_its_own_python(
             assert invocation_type == "Event"
             assert json.loads(handler(delivery)["body"]) == {"delivered": 1}
 
-            handler(message_event("Ada=", "hello from python" + version))
+            # The chat's protocol, on the route infra/app.py declares (routes=["sendmessage"]).
+            said = json.dumps({"action": "sendmessage", "data": "hello from python" + version})
+            handler(message_event("Ada=", said, route_key="sendmessage"))
             handler(disconnect_event("Ada=", code=1001))
             assert _items(dynamodb, table_name) == []
 

@@ -9,6 +9,7 @@ DISCONNECT, which is expected, so it is logged at DEBUG and the app is not run a
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
@@ -34,6 +35,12 @@ def serve(app: Any, dsn: str, api: ConnectionsApiDouble) -> Adapter:
     return Adapter(app, dsn=dsn, websocket_path="/ws", api_gateway_endpoint_url=api.endpoint_url)
 
 
+def chat_message(connection_id: str, text: str) -> dict[str, Any]:
+    """A message of the chat's protocol, on the route API Gateway selects for it."""
+    body = json.dumps({"action": "sendmessage", "data": text})
+    return message_event(connection_id, body, route_key="sendmessage")
+
+
 def ok(handler: Adapter, event: dict[str, Any]) -> None:
     assert handler(event, LambdaContextStub()) == {"statusCode": 200}
 
@@ -57,7 +64,7 @@ def test_a_gone_peer_leaves_its_rooms_and_its_disconnect_still_says_goodbye(
         )
 
     connections_api.gone.add("bob=")  # bob's network went away; API Gateway answers 410 for him
-    ok(handler, message_event("ada=", "hi"))
+    ok(handler, chat_message("ada=", "hi"))
     gone = store.load("bob=")
     assert gone is not None
     assert gone.ended == "gone"
@@ -66,7 +73,7 @@ def test_a_gone_peer_leaves_its_rooms_and_its_disconnect_still_says_goodbye(
     tried = posts_to(connections_api, "bob=")
 
     # Never posted to again: not by a broadcast, not by a send; a MESSAGE for it is a 410.
-    ok(handler, message_event("cy=", "anyone?"))
+    ok(handler, chat_message("cy=", "anyone?"))
     sent = asyncio.run(Connections(dsn=dsn, endpoint_url=connections_api.endpoint_url).send("bob=", "psst"))
     assert sent is False
     assert posts_to(connections_api, "bob=") == tried

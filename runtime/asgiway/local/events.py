@@ -83,6 +83,9 @@ class Client:
     headers: tuple[tuple[str, str], ...] = ()
     query_string: str = ""
     user_agent: str | None = field(default=None)
+    #: What a `$connect` authorizer allowed the connection with: its context and principalId, which
+    #: every event of the connection carries as `requestContext.authorizer`.
+    authorizer: dict[str, Any] | None = None
 
     @classmethod
     def from_upgrade(
@@ -112,7 +115,7 @@ def _grouped(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     return grouped
 
 
-def _single_and_multi(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
+def single_and_multi(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
     """API Gateway v1's two views of repeated keys: the last value, and all of them."""
     multi = _grouped(pairs)
     return {name: values[-1] for name, values in multi.items()}, multi
@@ -127,7 +130,7 @@ def websocket_request_context(
     stage: Stage, client: Client, event_type: str, route_key: str, epoch_ms: int
 ) -> dict[str, Any]:
     request_id = new_id()
-    return {
+    context: dict[str, Any] = {
         "routeKey": route_key,
         "eventType": event_type,
         "extendedRequestId": request_id,
@@ -142,31 +145,47 @@ def websocket_request_context(
         "connectionId": client.connection_id,
         "apiId": stage.api_id,
     }
+    if client.authorizer is not None:
+        context["authorizer"] = dict(client.authorizer)
+    return context
+
+
+def upgrade_headers(
+    client: Client, *, port: int, proto: str, epoch_ms: int, hop_by_hop: bool = False
+) -> list[tuple[str, str]]:
+    """The upgrade request's headers as API Gateway passes them on, sorted by name as AWS's captures
+    are; `Connection` and `Upgrade` only when `hop_by_hop` (an authorizer gets them, `$connect` not)."""
+    passed_on = [
+        (canonical_header_name(name), value)
+        for name, value in client.headers
+        if hop_by_hop or name.lower() not in _HOP_BY_HOP_HEADERS
+    ]
+    added = forwarding_headers(client.source_ip, port, proto, epoch_ms)
+    return sorted([*passed_on, *added], key=lambda pair: pair[0].lower())
+
+
+def query_parameters(client: Client) -> dict[str, Any]:
+    """`queryStringParameters` and `multiValueQueryStringParameters`, absent for no query string."""
+    query = parse_qsl(client.query_string, keep_blank_values=True)
+    if not query:
+        return {}
+    single, multi = single_and_multi(query)
+    return {"queryStringParameters": single, "multiValueQueryStringParameters": multi}
 
 
 def connect_event(stage: Stage, client: Client, *, port: int, proto: str) -> dict[str, Any]:
     """The `$connect` event for a client's upgrade request."""
     epoch_ms = now_ms()
-    passed_on = [
-        (canonical_header_name(name), value)
-        for name, value in client.headers
-        if name.lower() not in _HOP_BY_HOP_HEADERS
-    ]
-    added = forwarding_headers(client.source_ip, port, proto, epoch_ms)
-    # AWS's captures list the headers sorted by name.
-    headers, multi_headers = _single_and_multi(sorted([*passed_on, *added], key=lambda pair: pair[0].lower()))
-    event: dict[str, Any] = {
+    headers, multi_headers = single_and_multi(
+        upgrade_headers(client, port=port, proto=proto, epoch_ms=epoch_ms)
+    )
+    return {
         "headers": headers,
         "multiValueHeaders": multi_headers,
         "requestContext": websocket_request_context(stage, client, "CONNECT", "$connect", epoch_ms),
         "isBase64Encoded": False,
+        **query_parameters(client),
     }
-    query = parse_qsl(client.query_string, keep_blank_values=True)
-    if query:
-        single, multi = _single_and_multi(query)
-        event["queryStringParameters"] = single
-        event["multiValueQueryStringParameters"] = multi
-    return event
 
 
 def message_event(
@@ -229,6 +248,9 @@ def http_api_event(
         if part.strip()
     ]
     joined = _comma_joined((name, value) for name, value in lowered if name != "cookie")
+    if not body:
+        # HTTP API's events say so for a request without a body (a GET, say), as its captures show.
+        joined.setdefault("content-length", "0")
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": "$default",

@@ -25,7 +25,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from asgiway.exceptions import AsgiwayError
-from asgiway.local.worker import FunctionSpec, serve
+from asgiway.local.worker import AUTHORIZER, FunctionSpec, serve
 
 #: Lambda's init phase: how long importing the handler may take before Lambda tries again.
 INIT_PHASE_SECONDS = 10.0
@@ -104,9 +104,14 @@ class Instance:
     def alive(self) -> bool:
         return self._process.is_alive()
 
-    async def invoke(self, event: Any, timeout_seconds: float) -> Invocation:
+    async def invoke(self, event: Any, timeout_seconds: float, *, authorizer: bool = False) -> Invocation:
+        """Run `event` through the handler, or through the `$connect` authorizer."""
         started = time.perf_counter()
-        request = {"event": event, "request_id": str(uuid.uuid4())}
+        request = {
+            "event": event,
+            "request_id": str(uuid.uuid4()),
+            "function": AUTHORIZER if authorizer else "handler",
+        }
         try:
             self._connection.send_bytes(json.dumps(request).encode())
             status, payload = await asyncio.wait_for(self._receive(), timeout_seconds)
@@ -186,7 +191,8 @@ class InstancePool:
         """The emulator is stopping: invocations still waiting for an instance are refused."""
         self._stopping = True
 
-    async def invoke(self, event: Any) -> Invocation:
+    async def invoke(self, event: Any, *, authorizer: bool = False) -> Invocation:
+        """Run `event` on an instance: through the handler, or the `$connect` authorizer."""
         async with self._slots:
             if self._stopping:
                 return Invocation(error={"errorType": "ServiceUnavailable", "errorMessage": "stopping"})
@@ -200,7 +206,7 @@ class InstancePool:
                 return Invocation(error=error, duration_ms=_since(started), cold=True)
             self._busy.add(instance)
             try:
-                invocation = await instance.invoke(event, self.spec.timeout_seconds)
+                invocation = await instance.invoke(event, self.spec.timeout_seconds, authorizer=authorizer)
             except asyncio.CancelledError:
                 instance.stop()  # mid-event, its state is unknown: no later event may reuse it
                 raise

@@ -26,6 +26,7 @@ from asgiway.exceptions import ConfigurationError
 from asgiway.local.access import EndpointGuard, is_loopback
 from asgiway.local.context import function_arn
 from asgiway.local.events import Stage
+from asgiway.local.frame_limits import GatewayWebSocketProtocol
 from asgiway.local.gateway import Gateway
 from asgiway.local.instances import HandlerLoadError, InstancePool
 from asgiway.local.loader import AppOptions
@@ -36,7 +37,6 @@ from asgiway.local.worker import FunctionSpec
 from asgiway.management_api import (
     LOCAL_ACCESS_KEY_ID_VARIABLE,
     LOCAL_SECRET_ACCESS_KEY_VARIABLE,
-    MAX_MESSAGE_BYTES,
     environment_region,
 )
 
@@ -170,6 +170,7 @@ async def _serve(options: DevOptions, dsn: str, credentials: RunCredentials, cre
         arn=function_arn(FUNCTION_NAME, environment["AWS_REGION"]),
         timeout_seconds=options.timeout,
         environment=environment,
+        authorizer=options.websocket.authorizer.target if options.websocket.authorizer else None,
     )
     pool = InstancePool(spec, options.concurrency)
     try:
@@ -187,9 +188,9 @@ async def _serve(options: DevOptions, dsn: str, credentials: RunCredentials, cre
     )
     config = uvicorn.Config(
         gateway,
-        ws="websockets-sansio",
-        # API Gateway closes a client's message over 128 KB with 1009; so does this server.
-        ws_max_size=MAX_MESSAGE_BYTES,
+        # uvicorn's websockets-sansio protocol, closing frames over 32 KB and messages over 128 KB as
+        # API Gateway does.
+        ws=GatewayWebSocketProtocol,
         ws_ping_interval=None,
         lifespan="off",
         log_level="warning",
@@ -233,6 +234,13 @@ def _banner(
     log.write(f"asgiway dev: {description}")
     log.write(f"  HTTP API        {origin}/")
     log.write(f"  WebSocket API   {environment['WEBSOCKET_URL']}")
+    routes = options.websocket.routes
+    keys = [*sorted(routes.keys), *(["$default"] if routes.has_default else [])]
+    log.write(f"  routes          {', '.join(keys) or 'none'} (by {routes.selection_expression})")
+    authorizer = options.websocket.authorizer
+    if authorizer is not None:
+        sources = ", ".join(str(source) for source in authorizer.identity_sources) or "no identity source"
+        log.write(f"  authorizer      {authorizer.target} at $connect ({sources}; not cached)")
     log.write(
         f"  @connections    {environment['AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI']}/@connections/{{id}}"
     )

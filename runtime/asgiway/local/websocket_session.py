@@ -1,13 +1,15 @@
 """One WebSocket client's life through API Gateway: `$connect`, a MESSAGE per frame, `$disconnect`.
 
-The handshake waits for the CONNECT invocation: a 2xx accepts (with the `Sec-WebSocket-Protocol`
-the function returned), any other status is the handshake's answer, a function error a 502. The
-client's frames become MESSAGE events, invoked one at a time in the order they came; a failed one
-sends the client API Gateway's `Internal server error` frame. A binary frame closes with 1003,
-idleness and age with 1001, a backlog over its bound with 1008, and the close, whoever made it,
-becomes the DISCONNECT event. Frames waiting behind a running MESSAGE are dropped when the
-connection ends (see `asgiway.local.backlog`): a client that has left, or an emulator that stops,
-waits for no backlog.
+With `--authorizer`, the handshake first passes the `$connect` authorizer (see
+`asgiway.local.authorizer`), whose refusal is the handshake's answer. It then waits for the
+CONNECT invocation: a 2xx accepts (with the `Sec-WebSocket-Protocol` the function returned), any
+other status is the handshake's answer, a function error a 502. The client's frames become MESSAGE
+events on the route each selects (see `asgiway.local.routes`), invoked one at a time in the order
+they came; a failed one sends the client API Gateway's `Internal server error` frame, one that
+reaches no route its `Forbidden` frame. A binary frame closes with 1003, idleness and age with
+1001, a backlog over its bound with 1008, and the close, whoever made it, becomes the DISCONNECT
+event. Frames waiting behind a running MESSAGE are dropped when the connection ends (see
+`asgiway.local.backlog`): a client that has left, or an emulator that stops, waits for no backlog.
 """
 
 from __future__ import annotations
@@ -16,15 +18,24 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from asgiway.local.authorizer import (
+    AuthorizerSettings,
+    AuthorizerVerdict,
+    authorizer_event,
+    method_arn,
+    verdict_of,
+)
 from asgiway.local.backlog import MAX_WAITING_BYTES, MAX_WAITING_FRAMES, FrameBacklog
 from asgiway.local.clients import GOING_AWAY, LiveClient
-from asgiway.local.events import Client, connect_event, disconnect_event, message_event
+from asgiway.local.events import Client, connect_event, disconnect_event, message_event, new_id
 from asgiway.local.http_api import BAD_GATEWAY
 from asgiway.local.instances import Invocation
 from asgiway.local.response import GatewayResponse, MalformedResultError, proxy_response
+from asgiway.local.routes import RouteTable
+from asgiway.management_api import environment_region
 from asgiway.types import Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -46,6 +57,8 @@ class WebSocketSettings:
     max_duration: float = 7200.0
     allow_binary: bool = False
     two_way_replies: bool = False
+    routes: RouteTable = field(default_factory=RouteTable)
+    authorizer: AuthorizerSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -66,12 +79,34 @@ def handshake_answer(invocation: Invocation) -> GatewayResponse:
         return BAD_GATEWAY
 
 
-def internal_error_frame(connection_id: str, request_id: str) -> bytes:
-    """The frame API Gateway sends a client when its MESSAGE integration failed, spacing included."""
+def error_frame(message: str, connection_id: str, request_id: str) -> bytes:
+    """A frame API Gateway sends a client when it could not deliver a message, spacing included."""
     return (
-        f'{{"message": "Internal server error", "connectionId":{json.dumps(connection_id)}, '
+        f'{{"message": {json.dumps(message)}, "connectionId":{json.dumps(connection_id)}, '
         f'"requestId":{json.dumps(request_id)}}}'
     ).encode()
+
+
+def internal_error_frame(connection_id: str, request_id: str) -> bytes:
+    """The frame for a MESSAGE whose integration failed."""
+    return error_frame("Internal server error", connection_id, request_id)
+
+
+def forbidden_frame(connection_id: str, request_id: str) -> bytes:
+    """The frame for a message no route takes (no match, and no `$default`): the documentation says
+    only that "the service returns an error" (websocket-api-develop-routes.html); its text is the one
+    clients report, e.g. https://github.com/aws-samples/simple-websockets-chat-app/issues/24."""
+    return error_frame("Forbidden", connection_id, request_id)
+
+
+#: The handshake's answer when the authorizer refuses, as API Gateway words them.
+_AUTHORIZER_REFUSALS = {401: "Unauthorized", 403: "Forbidden", 500: "Internal Server Error"}
+
+
+def _unrouted(value: str | None) -> str:
+    """Why a message got no route of its own, for the log. Only a value no `--route` declares is
+    worth a note on `$default`: it is the sign of a missing `--route` or a typo."""
+    return "" if value is None else f"no route {value!r} (see --route)"
 
 
 #: The code uvicorn closes its clients with when it stops (1012, service restart): the emulator is
@@ -138,17 +173,20 @@ class WebSocketSession:
     async def _connect(self, client: Client) -> LiveClient | None:
         gateway = self._gateway
         port = (self._scope.get("server") or ("", 80))[1]
+        settings = gateway.websocket.authorizer
+        if settings is not None:
+            verdict = await self._authorize(settings, client, port)
+            if verdict.status != 200:
+                await self._refuse(
+                    GatewayResponse.message(verdict.status, _AUTHORIZER_REFUSALS[verdict.status])
+                )
+                return None
+            client = replace(client, authorizer=verdict.authorizer)
         invocation = await gateway.pool.invoke(connect_event(gateway.stage, client, port=port, proto="http"))
         answer = handshake_answer(invocation)
         gateway.log_invocation("CONNECT", client.connection_id, "$connect", invocation, status=answer.status)
         if not 200 <= answer.status < 300:
-            headers = answer.headers
-            if answer.header("content-type") is None:
-                headers = [*headers, (b"content-type", b"text/plain; charset=utf-8")]
-            await self._send(
-                {"type": "websocket.http.response.start", "status": answer.status, "headers": headers}
-            )
-            await self._send({"type": "websocket.http.response.body", "body": answer.body})
+            await self._refuse(answer)
             return None
         live = LiveClient(client, self._send)
         try:
@@ -162,6 +200,39 @@ class WebSocketSession:
             await self._invoke_in_order(live)
             return None
         return live
+
+    async def _authorize(self, settings: AuthorizerSettings, client: Client, port: int) -> AuthorizerVerdict:
+        """Run the `$connect` authorizer, unless an identity source is missing (401 without a call)."""
+        gateway = self._gateway
+        missing = settings.missing_identity(client)
+        if missing is not None:
+            gateway.log.event("AUTHORIZE", client.connection_id, "$connect", 401, 0, note=f"no {missing}")
+            return AuthorizerVerdict(401)
+        region = environment_region()
+        event = authorizer_event(gateway.stage, client, region=region, port=port, proto="http")
+        invocation = await gateway.pool.invoke(event, authorizer=True)
+        verdict = verdict_of(invocation, method_arn(gateway.stage, region))
+        if verdict.problem:
+            logger.warning("Refused %s with 500: %s", client.connection_id, verdict.problem)
+        note = (
+            ""
+            if verdict.status != 200
+            else f"principalId {verdict.authorizer and verdict.authorizer['principalId']}"
+        )
+        gateway.log_invocation(
+            "AUTHORIZE", client.connection_id, "$connect", invocation, status=verdict.status, note=note
+        )
+        return verdict
+
+    async def _refuse(self, answer: GatewayResponse) -> None:
+        """Answer the handshake with `answer` instead of accepting it."""
+        headers = answer.headers
+        if answer.header("content-type") is None:
+            headers = [*headers, (b"content-type", b"text/plain; charset=utf-8")]
+        await self._send(
+            {"type": "websocket.http.response.start", "status": answer.status, "headers": headers}
+        )
+        await self._send({"type": "websocket.http.response.body", "body": answer.body})
 
     async def _read(self, live: LiveClient) -> _Closed:
         while True:
@@ -204,9 +275,22 @@ class WebSocketSession:
                     "DISCONNECT", client.connection_id, "$disconnect", invocation, note=note
                 )
                 return
-            event = message_event(gateway.stage, client, data)
+            selection = gateway.websocket.routes.select(data)
+            if selection.route is None:
+                live.deliver(forbidden_frame(client.connection_id, new_id()))
+                gateway.log.event(
+                    "MESSAGE",
+                    client.connection_id,
+                    "(no route)",
+                    403,
+                    0,
+                    note=_unrouted(selection.value) or "no route value and no $default",
+                )
+                continue
+            event = message_event(gateway.stage, client, data, route_key=selection.route)
             invocation = await gateway.pool.invoke(event)
-            gateway.log_invocation("MESSAGE", client.connection_id, "$default", invocation)
+            note = _unrouted(selection.value) if selection.route != selection.value else ""
+            gateway.log_invocation("MESSAGE", client.connection_id, selection.route, invocation, note=note)
             if invocation.failed:
                 request_id = event["requestContext"]["requestId"]
                 live.deliver(internal_error_frame(client.connection_id, request_id))

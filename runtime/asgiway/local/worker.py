@@ -17,6 +17,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from asgiway.exceptions import ConfigurationError
+from asgiway.importer import import_from_string
 from asgiway.local.context import LocalContext
 from asgiway.local.loader import AppOptions, Handler, load_handler
 
@@ -33,6 +34,12 @@ class FunctionSpec:
     memory_mb: int = 1024
     #: Variables to set; an empty value removes the variable.
     environment: dict[str, str] = field(default_factory=dict)
+    #: A `$connect` Lambda authorizer, "module:function", run by the same instances (`--authorizer`).
+    authorizer: str | None = None
+
+
+#: What a request to an instance names when it is for the authorizer rather than the handler.
+AUTHORIZER = "authorizer"
 
 
 def error_payload(exc: BaseException) -> dict[str, Any]:
@@ -73,6 +80,7 @@ def serve(connection: Connection, spec: FunctionSpec) -> None:
     logging.basicConfig(level=logging.WARNING, format="[%(levelname)s] %(name)s: %(message)s")
     try:
         handler, description = load_handler(spec.target, spec.app_options)
+        authorizer = _load_authorizer(spec.authorizer) if spec.authorizer else None
     except BaseException as exc:
         if not isinstance(exc, ConfigurationError):  # a setting to fix: its one line says it all
             traceback.print_exc()
@@ -92,8 +100,16 @@ def serve(connection: Connection, spec: FunctionSpec) -> None:
             memory_limit_in_mb=spec.memory_mb,
             aws_request_id=request["request_id"],
         )
-        succeeded, outcome = invoke_once(handler, request["event"], context)
+        function = authorizer if request.get("function") == AUTHORIZER and authorizer else handler
+        succeeded, outcome = invoke_once(function, request["event"], context)
         connection.send_bytes(json.dumps(["ok" if succeeded else "error", outcome]).encode())
+
+
+def _load_authorizer(target: str) -> Handler:
+    found = import_from_string(target)
+    if not callable(found):
+        raise ConfigurationError(f"--authorizer {target!r} names a {type(found).__name__}, not a function")
+    return found  # type: ignore[no-any-return]
 
 
 def _shut_down(handler: Handler) -> None:

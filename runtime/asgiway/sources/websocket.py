@@ -25,6 +25,9 @@ from asgiway.types import AdapterConfig, LambdaContext, LambdaEvent, Message, Sc
 
 #: ASGI's `websocket.disconnect` code when API Gateway does not say why (1005: no status received).
 NO_STATUS_CODE = 1005
+#: The scope key holding the event's route key (`requestContext.routeKey`): "$connect", "$default",
+#: "$disconnect" or a custom route's, e.g. "sendmessage", for apps that dispatch on API Gateway's routes.
+ROUTE_SCOPE_KEY = "asgiway.route"
 
 
 class EventType(StrEnum):
@@ -155,6 +158,7 @@ class WebSocketEvent:
             "aws.event": self.event,
             "aws.context": context,
             EVENT_SCOPE_KEY: self.type.lower(),
+            ROUTE_SCOPE_KEY: self.route_key,
         }
         if "aws.authorizer" in stored:
             scope["aws.authorizer"] = stored["aws.authorizer"]
