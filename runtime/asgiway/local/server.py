@@ -150,6 +150,14 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+#: What stops the emulator: Ctrl+C and a service manager's stop.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _already_stopping(signum: int, frame: FrameType | None) -> None:
+    """A stop signal once uvicorn has served one: the stop under way is bounded (SHUTDOWN_SECONDS)."""
+
+
 async def _serve(options: DevOptions, dsn: str, credentials: RunCredentials, credentials_file: Path) -> int:
     import uvicorn
 
@@ -200,6 +208,10 @@ async def _serve(options: DevOptions, dsn: str, credentials: RunCredentials, cre
     server = uvicorn.Server(config)
     logging.getLogger("uvicorn.error").addFilter(_after_denial)
     _banner(log, options, description, environment, credentials_file)
+    # uvicorn serves SIGINT and SIGTERM by stopping, then raises the signal again for its caller.
+    # Raised here, it would cancel the cleanup below midway (an instance killed before its lifespan
+    # shutdown): the signal has been served, so it is let go until the instances have stopped.
+    previous = {number: signal.signal(number, _already_stopping) for number in STOP_SIGNALS}
     try:
         # uvicorn's shutdown closes every client (1012), and waits for their DISCONNECTs to run.
         await server.serve(sockets=[sock])
@@ -208,6 +220,8 @@ async def _serve(options: DevOptions, dsn: str, credentials: RunCredentials, cre
             await gateway.close()
         finally:
             await pool.shut_down()
+            for number, handler in previous.items():
+                signal.signal(number, handler)
     return 0
 
 
