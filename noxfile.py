@@ -1,7 +1,7 @@
 """The suite on every Python the runtime supports: `nox` runs a `tests` session per interpreter.
 
 Each session runs every test that needs neither the CDK (tests/infra: its jsii runtime and the
-asset build belong to the one full run, `python -m pytest`), nor a browser (tests/e2e/test_browser.py),
+asset build belong to the one full run, `python -m pytest`), nor a browser (tests marked `browser`),
 nor the `docs` extra (tests/docs/test_site.py), in a fresh virtualenv of that Python, against the
 same real PostgreSQL, Redis and moto servers. Interpreters are found on PATH or in pyenv's versions
 (tests/support/interpreters.py); a session whose interpreter is missing is skipped, but under
@@ -66,7 +66,8 @@ def tests(session: nox.Session) -> None:
         "-m",
         "pytest",
         "--ignore=tests/infra",
-        "--ignore=tests/e2e/test_browser.py",
+        "-m",
+        "not browser",
         "--ignore=tests/docs/test_site.py",  # built once, by the full run (the `docs` extra)
         "-n",
         "auto",

@@ -11,34 +11,24 @@ and a page that closes becomes a DISCONNECT its room hears about.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.support.dev_server import DevServer
-from tests.support.services import require
+
+#: Chromium and Playwright: the full run only (nox's sessions on other Pythons leave it out).
+pytestmark = pytest.mark.browser
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Page
 
-CHROMIUM = Path("/usr/bin/chromium")
-# Playwright's own Chromium download is not used: CI installs Debian's (see .ci/run).
-CHROMIUM_ARGUMENTS = ["--headless", "--no-sandbox", "--disable-gpu"]
 TIMEOUT_MS = 10_000
 # `\b` keeps DISCONNECT lines out.
 ACCEPTED_CONNECT = re.compile(r"\bCONNECT\s+(?P<connection_id>\S+)\s+\$connect\s+200\b")
-
-
-@pytest.fixture(autouse=True)
-def browser_available() -> None:
-    """Checked before any other fixture, so a missing browser costs no server start."""
-    require(importlib.util.find_spec("playwright") is not None, "The playwright package (the .[test] extra)")
-    require(CHROMIUM.exists(), "Debian's chromium at /usr/bin/chromium")
 
 
 @pytest.fixture
@@ -48,18 +38,6 @@ def chat_server() -> Iterator[DevServer]:
         yield server
     # Shown by pytest only when the test fails: the emulator's side of the story.
     print("\n".join(server.lines))
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGUMENTS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def open_chat(browser: Browser, server: DevServer, errors: list[str], *, room: str, name: str) -> Page:

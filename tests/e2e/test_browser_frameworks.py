@@ -11,42 +11,19 @@ install no browser, skip these tests.
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.support.dev_server import DevServer
-from tests.support.services import require
+
+#: Chromium and Playwright: the full run only (nox's sessions on other Pythons leave it out).
+pytestmark = pytest.mark.browser
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Page
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGUMENTS = ["--headless", "--no-sandbox", "--disable-gpu"]
 TIMEOUT_MS = 10_000
-
-
-@pytest.fixture(autouse=True)
-def browser_available() -> None:
-    """Checked before any other fixture, so a missing browser costs no server start."""
-    if importlib.util.find_spec("playwright") is None:
-        pytest.skip("Playwright is installed by the `test` extra only (nox's sessions run no browser)")
-    require(CHROMIUM.exists(), "Debian's chromium at /usr/bin/chromium")
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGUMENTS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def new_page(browser: Browser, errors: list[str], name: str) -> Page:

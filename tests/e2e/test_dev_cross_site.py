@@ -10,7 +10,6 @@ after the page's fetches have settled proves whatever they could have started ha
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import threading
@@ -25,10 +24,12 @@ from websockets.sync.client import connect
 
 from asgiway.local.events import Client, Stage, message_event, now_ms
 from tests.e2e.journal_app import JOURNAL_VARIABLE
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGUMENTS, TIMEOUT_MS
+from tests.e2e.test_browser import TIMEOUT_MS
 from tests.support.dev_server import DevServer
-from tests.support.services import require
 from tests.support.waits import ARRIVAL_SECONDS
+
+#: Chromium and Playwright: the full run only (nox's sessions on other Pythons leave it out).
+pytestmark = pytest.mark.browser
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -41,24 +42,6 @@ ATTACK = """async ([invokeUrl, event, connectionsUrl, frame]) => {
     await fetch(connectionsUrl, {...forged, body: frame});
     return "sent";
 }"""
-
-
-@pytest.fixture(autouse=True)
-def browser_available() -> None:
-    require(importlib.util.find_spec("playwright") is not None, "The playwright package (the .[test] extra)")
-    require(CHROMIUM.exists(), "Debian's chromium at /usr/bin/chromium")
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGUMENTS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture
