@@ -180,9 +180,10 @@ def run(calls: int = CALLS) -> Table:
     """Every case in ROUNDS rounds of calls / ROUNDS events each, in turn: a machine that gets
     busier or quieter during the run weighs on every case alike."""
     table = Table(
-        f"8. WebSocket MESSAGE per framework's documented echo (µs, {calls} events each in {ROUNDS} "
+        f"9. WebSocket MESSAGE per framework's documented echo (µs, {calls} events each in {ROUNDS} "
         "interleaved rounds, sqlite; loopback @connections)",
         ["app", "median µs", "p95 µs", "vs starlette", "rule: checks per event", "rule: µs per event"],
+        anchor="Starlette's echo through asgiway, in the same interleaved rounds",
     )
     with tempfile.TemporaryDirectory() as folder, ConnectionsApiDouble() as api:
         cases = [Measured.connected(case, api, Path(folder)) for case in _cases()]

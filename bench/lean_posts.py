@@ -15,8 +15,8 @@ from asgiway.backends.base import RECORD_LIFETIME_SECONDS
 from asgiway.broadcast_shards import wait_for_shards
 from asgiway.connections import Connections
 from asgiway.management_api import MAX_CONCURRENT_CALLS, ManagementApi
-from bench.fanout import POST_DELAY_SECONDS, _double_in_its_own_process
-from bench.table import Table, machine_note, verdict
+from bench.fanout import POST_DELAY_SECONDS, double_in_its_own_process
+from bench.table import Table, verdict
 
 CONNECTIONS = 2_000
 TARGET_CPU_MS = 0.4
@@ -38,10 +38,10 @@ def run() -> Table:
         f"the endpoint answering in {POST_DELAY_SECONDS * 1000:.0f} ms in its own process "
         "(anchor: boto3's client)",
         ["path", "CPU per post", "wall", "target", "verdict"],
+        anchor="boto3's apigatewaymanagementapi client, the same posts in the same run",
     )
-    table.notes.append(machine_note())
     ids = [f"Lean{number:06d}=" for number in range(CONNECTIONS)]
-    with tempfile.TemporaryDirectory() as folder, _double_in_its_own_process() as endpoint_url:
+    with tempfile.TemporaryDirectory() as folder, double_in_its_own_process() as endpoint_url:
         api = ManagementApi(endpoint_url)
         boto3_ms, boto3_wall = _cpu_per_post_ms(
             lambda connection_id: api._call("post_to_connection", ConnectionId=connection_id, Data=b"hello"),

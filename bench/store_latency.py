@@ -89,6 +89,7 @@ def run() -> Table:
         f"3. MESSAGE latency per store: asgiway against the store's floor (median µs, {CALLS} events; "
         "echo app, loopback @connections)",
         ["store", "floor: read + POST", "asgiway MESSAGE", "ratio", "target", "verdict"],
+        anchor="each store's floor (one record read and one @connections POST), measured in the same run",
     )
     with tempfile.TemporaryDirectory() as folder, _moto() as moto, ConnectionsApiDouble() as api:
         for name, dsn in _stores(Path(folder), moto).items():

@@ -18,6 +18,7 @@ def run() -> Table:
     table = Table(
         f"6. Two-way replies: @connections calls per echo message ({MESSAGES} messages)",
         ["mode", "calls per message", "target"],
+        anchor="a POST per reply (two-way replies off)",
     )
     for two_way, target in ((False, 1), (True, 0)):
         with tempfile.TemporaryDirectory() as folder, ConnectionsApiDouble() as api:

@@ -74,6 +74,7 @@ def run() -> Table:
     table = Table(
         f"2. WebSocket MESSAGE, echo app on sqlite (median µs, {CALLS} events; loopback @connections)",
         ["adapter", "median µs", "vs asgiway", "target", "verdict"],
+        anchor="Mangum 0.12.4 (its last release with WebSockets), the same app and events in the same run",
     )
     connect, message = connect_event(CONNECTION), message_event(CONNECTION, "hi")
     with tempfile.TemporaryDirectory() as folder, ConnectionsApiDouble() as api:

@@ -10,16 +10,11 @@ import time
 from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from asgiway.contrib.channel_delivery import CHANNEL_DELIVERY_KEY, is_channel_delivery
-from asgiway.credentials import kept_names
 from asgiway.exceptions import ConfigurationError, LifespanError, MalformedEventError
-from asgiway.origins import origins
 from asgiway.protocols.bounded import SessionEnd, run_bounded_on
 from asgiway.protocols.http import HTTPCycle
 from asgiway.protocols.lifespan import LifespanCycle, LifespanCycleState
 from asgiway.sources import infer_http_source, is_websocket_event
-from asgiway.sources.delivery import is_delivery
-from asgiway.sources.response import ProxyResponse
 from asgiway.types import (
     DEFAULT_TEXT_MIME_TYPES,
     AdapterConfig,
@@ -86,13 +81,13 @@ class Adapter:
         self.app = app
         self.config = AdapterConfig(
             api_gateway_base_path=api_gateway_base_path or "/",
-            text_mime_types=(*DEFAULT_TEXT_MIME_TYPES, *(text_mime_types or ())),
+            text_mime_types=(*DEFAULT_TEXT_MIME_TYPES, *(kind.lower() for kind in text_mime_types or ())),
             exclude_headers=frozenset(name.lower() for name in exclude_headers),
             websocket_path=websocket_path,
             api_gateway_endpoint_url=api_gateway_endpoint_url,
             two_way_routes=two_way_routes(two_way_replies),
-            stored_credentials=kept_names(stored_credentials),
-            allowed_origins=None if allowed_origins is None else origins(allowed_origins),
+            stored_credentials=_kept_credentials(stored_credentials),
+            allowed_origins=_allowed_origins(allowed_origins),
         )
         self.backend: Backend | None = None
         if dsn:
@@ -105,29 +100,18 @@ class Adapter:
         self._lifespan = LifespanCycle(app, lifespan)
 
     def __call__(self, event: LambdaEvent, context: LambdaContext | None = None) -> LambdaResponse:
-        if is_delivery(event):
-            from asgiway import deferred
-
-            return deferred.handle(event, self._delivery_endpoint, self.backend)
-        self._start_lifespan(context)
-        if isinstance(event, dict) and (is_websocket_event(event) or is_channel_delivery(event)):
-            # Channel-layer messages come in an asynchronous invocation, which no API Gateway awaits.
-            awaited = not is_channel_delivery(event)
-            deadline = time.monotonic() + self._event_seconds(context, bounded_by_api_gateway=awaited)
-            serve = self._websocket if awaited else self._channel_delivery
-            return self._run(serve(event, context, deadline))
-        source = infer_http_source(event, context, self.config) if isinstance(event, dict) else None
+        # API Gateway's events are told apart first, with a few lookups: the invocations asgiway
+        # makes itself (deliveries, channel messages) are rarer, and their modules load only then.
+        source = None
+        if isinstance(event, dict):
+            if is_websocket_event(event):
+                self._start_lifespan(context)
+                deadline = time.monotonic() + self._event_seconds(context, bounded_by_api_gateway=True)
+                return self._run(self._websocket(event, context, deadline))
+            source = infer_http_source(event, context, self.config)
         if source is None:
-            logger.error(
-                "Answered 400 to an event from no supported source (a %s with keys %s): asgiway serves "
-                "API Gateway REST (payload 1.0), HTTP API (payload 2.0), Lambda Function URL, ALB, "
-                "Lambda@Edge viewer and origin requests, and API Gateway WebSocket APIs",
-                type(event).__name__,
-                sorted(map(str, event))[:10] if isinstance(event, dict) else "none",
-            )
-            # No source to shape it: the fields and single-value headers every proxy source accepts.
-            proxy = ProxyResponse.from_response(BAD_REQUEST, self.config)
-            return {**proxy.fields(), "headers": proxy.joined_headers()}
+            return self._other_invocation(event, context)
+        self._start_lifespan(context)
         try:
             refusal = source.refusal()
             if refusal is not None:
@@ -143,18 +127,41 @@ class Adapter:
         timeout = self._event_seconds(context, bounded_by_api_gateway=source.bounded_by_api_gateway)
         return source(self._http(HTTPCycle(scope, body), timeout))
 
+    def _other_invocation(self, event: Any, context: LambdaContext | None) -> LambdaResponse:
+        """An event no API Gateway source claims: a delivery of CONNECT-time frames, a channel
+        layer's messages (both asynchronous invocations asgiway makes), or 400."""
+        from asgiway.contrib.channel_delivery import is_channel_delivery
+        from asgiway.sources.delivery import is_delivery
+
+        if is_delivery(event):
+            from asgiway import deferred
+
+            return deferred.handle(event, self._delivery_endpoint, self.backend)
+        self._start_lifespan(context)
+        if is_channel_delivery(event):
+            # No API Gateway awaits an asynchronous invocation: only the function's timeout bounds it.
+            deadline = time.monotonic() + self._event_seconds(context, bounded_by_api_gateway=False)
+            return self._run(self._channel_delivery(event, context, deadline))
+        logger.error(
+            "Answered 400 to an event from no supported source (a %s with keys %s): asgiway serves "
+            "API Gateway REST (payload 1.0), HTTP API (payload 2.0), Lambda Function URL, ALB, "
+            "Lambda@Edge viewer and origin requests, and API Gateway WebSocket APIs",
+            type(event).__name__,
+            sorted(map(str, event))[:10] if isinstance(event, dict) else "none",
+        )
+        # No source to shape it: the fields and single-value headers every proxy source accepts.
+        from asgiway.sources.response import ProxyResponse
+
+        proxy = ProxyResponse.from_response(BAD_REQUEST, self.config)
+        return {**proxy.fields(), "headers": proxy.joined_headers()}
+
     def _http(self, cycle: HTTPCycle, timeout: float) -> HTTPResponse:
-        response: list[HTTPResponse] = []
-
-        async def answer() -> None:
-            response.append(await cycle.run(self.app))
-
-        end, error = run_bounded_on(self._loop, answer(), timeout)
+        end, error, response = run_bounded_on(self._loop, cycle.run(self.app), timeout)
         if end is SessionEnd.TIMED_OUT:  # even if it answered while being cut off: too late
             logger.error("The app did not answer within %.1fs", timeout)
             return HTTPResponse(504, _PLAIN_TEXT, b"Gateway Timeout")
-        if response:
-            return response[0]
+        if response is not None:
+            return response
         logger.error("The app failed before answering", exc_info=error)
         return HTTPResponse(500, _PLAIN_TEXT, b"Internal Server Error")
 
@@ -187,6 +194,7 @@ class Adapter:
         which Lambda would answer by invoking again."""
         import json
 
+        from asgiway.contrib.channel_delivery import CHANNEL_DELIVERY_KEY
         from asgiway.contrib.channels.deliveries import MalformedChannelDeliveryError, parse_deliveries
         from asgiway.lifecycle import WebSocketLifecycle
 
@@ -281,6 +289,25 @@ def two_way_routes(two_way_replies: bool | Iterable[str]) -> frozenset[str]:
             f"two_way_replies route keys must be non-empty strings, not {', '.join(malformed)}"
         )
     return routes
+
+
+def _kept_credentials(stored_credentials: Iterable[str]) -> frozenset[str]:
+    """The `stored_credentials` option; its module loads with the first app that keeps any (a cold
+    start of any other pays nothing for it)."""
+    if not stored_credentials:
+        return frozenset()
+    from asgiway.credentials import kept_names
+
+    return kept_names(stored_credentials)
+
+
+def _allowed_origins(allowed_origins: Iterable[str] | None) -> frozenset[str] | None:
+    """The `allowed_origins` option, checked and normalized; None (any origin) when not given."""
+    if allowed_origins is None:
+        return None
+    from asgiway.origins import origins
+
+    return origins(allowed_origins)
 
 
 def _remaining_seconds(context: LambdaContext | None) -> float | None:

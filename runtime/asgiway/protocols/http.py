@@ -53,7 +53,9 @@ class HTTPCycle:
         self.scope = scope
         self.state = HTTPCycleState.REQUEST
         self._request_body: bytes | None = body
-        self._complete = asyncio.Event()
+        # Made only for an app that receives again after the body (Starlette while streaming):
+        # most never do, and an Event per request is a measurable part of the adapter's time.
+        self._complete: asyncio.Event | None = None
         self._status = 500
         self._headers: Headers = []
         self._chunks: list[bytes] = []
@@ -93,7 +95,10 @@ class HTTPCycle:
         if self._request_body is not None:
             body, self._request_body = self._request_body, None
             return {"type": "http.request", "body": body, "more_body": False}
-        await self._complete.wait()
+        if self.state is not HTTPCycleState.COMPLETE:
+            if self._complete is None:
+                self._complete = asyncio.Event()
+            await self._complete.wait()
         return {"type": "http.disconnect"}
 
     async def send(self, message: Message) -> None:
@@ -114,4 +119,5 @@ class HTTPCycle:
             self._chunks.append(bytes(message.get("body", b"")))
         if not message.get("more_body", False):
             self.state = HTTPCycleState.COMPLETE
-            self._complete.set()
+            if self._complete is not None:
+                self._complete.set()

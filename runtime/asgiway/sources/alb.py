@@ -16,6 +16,7 @@ import logging
 from collections.abc import Iterator
 from http import HTTPStatus
 
+from asgiway.sources import is_alb_event
 from asgiway.sources.base import HTTPSource
 from asgiway.sources.common import (
     body_from,
@@ -71,9 +72,7 @@ class ALB(HTTPSource):
 
     @classmethod
     def infer(cls, event: LambdaEvent, context: LambdaContext | None, config: AdapterConfig) -> bool:
-        """An event whose `requestContext` has an `elb` object."""
-        request_context = event.get("requestContext")
-        return isinstance(request_context, dict) and "elb" in request_context
+        return is_alb_event(event)
 
     @property
     def multi_value(self) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from asgiway.sources import is_rest_api_event
 from asgiway.sources.base import HTTPSource
 from asgiway.sources.common import (
     body_from,
@@ -34,17 +35,7 @@ class APIGatewayV1(HTTPSource):
 
     @classmethod
     def infer(cls, event: LambdaEvent, context: LambdaContext | None, config: AdapterConfig) -> bool:
-        """An event with `httpMethod` and a `requestContext` neither ALB's nor a WebSocket's.
-
-        WebSocket events carry `requestContext.eventType` (CONNECT, MESSAGE, DISCONNECT).
-        """
-        request_context = event.get("requestContext")
-        return (
-            "httpMethod" in event
-            and isinstance(request_context, dict)
-            and "elb" not in request_context
-            and "eventType" not in request_context
-        )
+        return is_rest_api_event(event)
 
     @property
     def scope(self) -> Scope:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from asgiway.sources import is_http_api_event
 from asgiway.sources.base import HTTPSource
 from asgiway.sources.common import body_from, headers_from, http_scope, request_path
 from asgiway.sources.response import ProxyResponse
@@ -30,13 +31,7 @@ class APIGatewayV2(HTTPSource):
 
     @classmethod
     def infer(cls, event: LambdaEvent, context: LambdaContext | None, config: AdapterConfig) -> bool:
-        """An event with `version` "2.0" and a `requestContext.http` object."""
-        request_context = event.get("requestContext")
-        return (
-            event.get("version") == "2.0"
-            and isinstance(request_context, dict)
-            and isinstance(request_context.get("http"), dict)
-        )
+        return is_http_api_event(event)
 
     @property
     def is_function_url(self) -> bool:

@@ -25,16 +25,21 @@ def _values(
     would lose them. `names_fold_case` says names match whatever their case (header names do).
     """
     single, multi = event.get(single_key), event.get(multi_key)
+    if not multi:  # payload 2.0, Function URLs, most ALBs: one map, nothing to merge
+        if not single:
+            return []
+        return [
+            (str(name), str(value))
+            for name, value in _mapping(single, single_key).items()
+            if value is not None
+        ]
     pairs: list[tuple[str, str]] = []
     seen: set[str] = set()
-    if multi:
-        for name, values in _mapping(multi, multi_key).items():
-            if values is not None and not isinstance(values, list):
-                raise MalformedEventError(
-                    f"{multi_key}[{name!r}] must be a list, got {type(values).__name__}"
-                )
-            pairs.extend((str(name), str(value)) for value in (values or []))
-            seen.add(str(name).lower() if names_fold_case else str(name))
+    for name, values in _mapping(multi, multi_key).items():
+        if values is not None and not isinstance(values, list):
+            raise MalformedEventError(f"{multi_key}[{name!r}] must be a list, got {type(values).__name__}")
+        pairs.extend((str(name), str(value)) for value in (values or []))
+        seen.add(str(name).lower() if names_fold_case else str(name))
     if single:
         pairs.extend(
             (str(name), str(value))
@@ -45,7 +50,7 @@ def _values(
 
 
 def _mapping(value: Any, key: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):  # a JSON event's maps are dicts
         raise MalformedEventError(f"{key} must be an object, got {type(value).__name__}")
     return value
 
@@ -63,10 +68,10 @@ def headers_from(event: LambdaEvent) -> Headers:
     cookies: list[str] = []
     for name, value in pairs:
         lowered = name.lower()
-        if lowered == "cookie":
-            cookies.append(value)
-        else:
+        if lowered != "cookie":
             headers.append((lowered.encode("latin-1", "replace"), value.encode("latin-1", "replace")))
+        else:
+            cookies.append(value)
     cookies.extend(str(cookie) for cookie in event.get("cookies") or [])
     if cookies:
         headers.append((b"cookie", "; ".join(cookies).encode("latin-1", "replace")))

@@ -29,6 +29,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+from asgiway.sources import is_lambda_edge_request
 from asgiway.sources.base import HTTPSource
 from asgiway.sources.common import decoded_base64_body, header_value, http_scope, request_path
 from asgiway.sources.response import ProxyResponse
@@ -44,8 +45,6 @@ from asgiway.types import (
 
 logger = logging.getLogger("asgiway")
 
-#: The trigger events that ask for a response rather than modify one.
-REQUEST_EVENT_TYPES = frozenset({"viewer-request", "origin-request"})
 #: The most a generated response (headers and body) may weigh, by trigger.
 MAX_GENERATED_RESPONSE_BYTES = {"viewer-request": 40 * 1024, "origin-request": 1024 * 1024}
 #: Headers CloudFront does not let a function set; a response carrying one is answered 502.
@@ -98,14 +97,7 @@ class LambdaEdge(HTTPSource):
 
     @classmethod
     def infer(cls, event: LambdaEvent, context: LambdaContext | None, config: AdapterConfig) -> bool:
-        """An event whose first record has a `cf` object from a request trigger."""
-        records = event.get("Records")
-        if not isinstance(records, list) or not records or not isinstance(records[0], dict):
-            return False
-        cf = records[0].get("cf")
-        if not isinstance(cf, dict) or not isinstance(cf.get("config"), dict):
-            return False
-        return cf["config"].get("eventType") in REQUEST_EVENT_TYPES
+        return is_lambda_edge_request(event)
 
     @property
     def event_type(self) -> str:

@@ -17,15 +17,17 @@ def is_text(headers: Mapping[str, list[str]], text_mime_types: Iterable[str]) ->
     """True when the body may go back as a string rather than base64.
 
     The mime type (the Content-Type without its parameters) must start with one of
-    `text_mime_types`; a compressed body (any Content-Encoding but identity) is binary whatever
-    its type.
+    `text_mime_types`, lowercase prefixes; a compressed body (any Content-Encoding but identity)
+    is binary whatever its type.
     """
     encoding = headers.get("content-encoding", ["identity"])[0].strip().lower()
     if encoding != "identity":
         return False
     content_type = headers.get("content-type", [""])[0]
     mime_type = content_type.partition(";")[0].strip().lower()
-    return bool(mime_type) and any(mime_type.startswith(prefix.lower()) for prefix in text_mime_types)
+    prefixes = text_mime_types if isinstance(text_mime_types, tuple) else tuple(text_mime_types)
+    # The prefixes are lowercase (the Adapter lowers them once): one startswith over them all.
+    return bool(mime_type) and mime_type.startswith(prefixes)
 
 
 def encode_body(
