@@ -8,7 +8,7 @@ sends one message and `end` per client on sqlite (100,000 deliveries: the order 
 two shows, and `end` proves nothing came twice) and only `end` on PostgreSQL and Redis (50,000),
 whose part is the 500 concurrent CONNECTs and DISCONNECTs: whether a frame arrives twice does not
 depend on the store. The issue's 20 messages (a million deliveries per store) run with
-`python -m tests.reliability.load`, figures in the README.
+`python -m tests.reliability.load`, figures in docs/reliability.md.
 """
 
 from __future__ import annotations
