@@ -7,10 +7,12 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from asgiway.exceptions import ConfigurationError
+from asgiway.local.invoke import SAMPLE_KINDS
 from asgiway.local.routes import DEFAULT_SELECTION_EXPRESSION
 
 TARGET_HELP = "an ASGI app (wrapped in an Adapter) or a Lambda handler, as 'module:attribute'"
@@ -28,6 +30,49 @@ connect_authorizer=WebSocketLambdaAuthorizer(..., identity_source=["route.reques
   every handshake, and a handshake without ?token= is refused with 401 before it is called.
 """
 
+INVOKE_EXAMPLE = """\
+example, a client joining the chat, then speaking (one store for both, so the MESSAGE's connection
+is known):
+
+  asgiway invoke --event connect --connection-id abc= > connect.json
+  asgiway invoke --event message --connection-id abc= --route sendmessage \\
+      --body '{"action": "sendmessage", "data": "hi"}' > message.json
+  asgiway invoke examples.chat.app:app connect.json --dsn sqlite:///tmp/chat.db
+  asgiway invoke examples.chat.app:app message.json --dsn sqlite:///tmp/chat.db
+"""
+
+
+class OneLineErrors(argparse.ArgumentParser):
+    """argparse, but a mistake on the command line is one line (and exit 2), not the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def port_number(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0 to 65535, got {text}")
+    return value
+
+
+def target_name(text: str) -> str:
+    """'module:attribute', refusing a file path (`app.py:app`) with the module name it meant."""
+    module, sep, attribute = text.partition(":")
+    if module.endswith(".py") or "/" in module or "\\" in module:
+        dotted = module.removesuffix(".py").removeprefix("./").replace("\\", "/").strip("/").replace("/", ".")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is a file path; name the module instead: '{dotted}{sep}{attribute or 'app'}'"
+        )
+    return text
+
+
+def installed_version() -> str:
+    try:
+        return version("asgiway")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
 
 def positive(text: str) -> float:
     value = float(text)
@@ -44,7 +89,8 @@ def at_least_one(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="asgiway", description=__doc__)
+    parser = OneLineErrors(prog="asgiway", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"asgiway {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     dev = commands.add_parser(
@@ -55,9 +101,11 @@ def _parser() -> argparse.ArgumentParser:
         epilog=DEV_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    dev.add_argument("target", help=TARGET_HELP)
+    dev.add_argument("target", type=target_name, help=TARGET_HELP)
     dev.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: %(default)s)")
-    dev.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one (default: %(default)s)")
+    dev.add_argument(
+        "--port", type=port_number, default=8000, help="port; 0 picks a free one (default: %(default)s)"
+    )
     dev.add_argument("--stage", default="dev", help="the WebSocket API's stage (default: %(default)s)")
     dev.add_argument("--dsn", help="connection store (default: sqlite in a temporary folder)")
     dev.add_argument("--websocket-path", help=WEBSOCKET_PATH_HELP)
@@ -97,23 +145,43 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     invoke = commands.add_parser(
-        "invoke", help="run one event through a handler", description="Print the handler's response as JSON."
+        "invoke",
+        help="run one event through a handler",
+        description="Print the handler's response as JSON. A WebSocket event's posts go to a loopback "
+        "@connections, and each is printed on standard error; --endpoint-url sends them on instead.",
+        epilog=INVOKE_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    invoke.add_argument("target", help=TARGET_HELP)
+    invoke.add_argument("target", nargs="?", type=target_name, help=TARGET_HELP)
     invoke.add_argument("event", nargs="?", help="a JSON event file, or - for standard input")
+    invoke.add_argument(
+        "--event",
+        dest="sample",
+        choices=SAMPLE_KINDS,
+        help="print a sample event of this kind to start from, and invoke nothing (no TARGET)",
+    )
+    invoke.add_argument(
+        "--endpoint-url",
+        help="the @connections endpoint a WebSocket event's posts go to, e.g. "
+        "https://{api}.execute-api.{region}.amazonaws.com/{stage} (default: a loopback double)",
+    )
     invoke.add_argument(
         "--route",
         metavar="KEY",
         help="instead of EVENT, a WebSocket MESSAGE event on route KEY (e.g. sendmessage or $default)",
     )
-    invoke.add_argument("--body", help='the MESSAGE\'s body (default: {"action": KEY}); with --route')
+    invoke.add_argument(
+        "--body", help='the MESSAGE\'s body (default: {"action": KEY}); with --route or --event message'
+    )
     invoke.add_argument(
         "--connection-id",
         help="the MESSAGE's connection, one the store knows (default: a new id, which the adapter "
         "answers 410 Gone, as for a connection that has left)",
     )
     invoke.add_argument(
-        "--dsn", default=os.environ.get("DSN_URL"), help="connection store (default: DSN_URL)"
+        "--dsn",
+        default=os.environ.get("DSN_URL"),
+        help="connection store (default: DSN_URL, else sqlite for this one event)",
     )
     invoke.add_argument("--websocket-path", help=WEBSOCKET_PATH_HELP)
     invoke.add_argument("--timeout", type=positive, default=29.0, help="seconds the context allows")
@@ -178,15 +246,49 @@ def _dev(arguments: argparse.Namespace) -> int:
 
 
 def _invoke(arguments: argparse.Namespace) -> int:
+    from asgiway.deferred import wait_for_delivery
     from asgiway.local.context import LocalContext
+    from asgiway.local.invoke import connections_endpoint, describe_call, is_websocket_event, scratch_store
     from asgiway.local.loader import AppOptions, load_handler
     from asgiway.local.worker import invoke_once
 
+    if arguments.sample:
+        return _print_sample(arguments)
+    if arguments.target is None:
+        raise ConfigurationError("give a TARGET to invoke, or --event KIND for a sample event")
     event = _message_event(arguments) if arguments.route else _read_event(arguments.event)
-    handler, _ = load_handler(arguments.target, AppOptions(arguments.dsn, arguments.websocket_path))
-    succeeded, outcome = invoke_once(handler, event, LocalContext(timeout_seconds=arguments.timeout))
-    print(json.dumps(outcome, indent=2))
+    if not is_websocket_event(event):
+        handler, _ = load_handler(arguments.target, AppOptions(arguments.dsn, arguments.websocket_path))
+        succeeded, outcome = invoke_once(handler, event, LocalContext(timeout_seconds=arguments.timeout))
+        print(json.dumps(outcome, indent=2))
+        return 0 if succeeded else 1
+    with scratch_store(arguments.dsn) as dsn, connections_endpoint(arguments.endpoint_url) as double:
+        handler, _ = load_handler(arguments.target, AppOptions(dsn, arguments.websocket_path))
+        succeeded, outcome = invoke_once(handler, event, LocalContext(timeout_seconds=arguments.timeout))
+        # A CONNECT's own frames are posted by a thread once the handshake is through.
+        wait_for_delivery(event["requestContext"].get("connectionId", ""))
+        # The response is standard output (for jq and files); what the app sent is its log.
+        for call in double.calls if double else ():
+            print(describe_call(call), file=sys.stderr)
+        print(json.dumps(outcome, indent=2))
+        close = getattr(handler, "close", None)
+        if callable(close):  # the store is about to go with its folder
+            close()
     return 0 if succeeded else 1
+
+
+def _print_sample(arguments: argparse.Namespace) -> int:
+    from asgiway.local.events import new_id
+    from asgiway.local.invoke import sample_event
+
+    if arguments.target is not None:
+        raise ConfigurationError("--event prints a sample event and invokes nothing: leave TARGET out")
+    route = arguments.route or "$default"
+    routed_body = json.dumps({"action": arguments.route}) if arguments.route else "hello"
+    body = arguments.body if arguments.body is not None else routed_body
+    event = sample_event(arguments.sample, arguments.connection_id or new_id(), route_key=route, body=body)
+    print(json.dumps(event, indent=2))
+    return 0
 
 
 def _read_event(name: str | None) -> Any:

@@ -62,14 +62,14 @@ def test_concurrency_caps_the_instances_and_the_rest_wait_their_turn() -> None:
 
 def test_a_handler_that_cannot_be_imported_stops_the_command_at_once() -> None:
     finished = asgiway("dev", "tests.e2e.missing:app", "--port", "0")
-    assert finished.returncode == 1
+    assert finished.returncode == 2, "a module that is not there is a setting to fix"
     assert "cannot load tests.e2e.missing:app" in finished.stderr
 
 
 def test_a_websocket_route_with_parameters_stops_the_command_with_the_routes_and_the_option() -> None:
     """No path can be guessed for /items/{item_id}/ws: serving "/" would refuse every handshake."""
     finished = asgiway("dev", "tests.e2e.routing_apps:items", "--port", "0")
-    assert finished.returncode == 1
+    assert finished.returncode == 2
     assert "the app's WebSocket routes are /items/{item_id}/ws" in finished.stderr
     assert "--websocket-path /items/42/ws" in finished.stderr
     assert "Traceback" not in finished.stderr, "a setting to fix is one line"

@@ -27,6 +27,7 @@ from aws_cdk import aws_lambda as lambda_
 from asgiway.testing import ConnectionsApiDouble, connect_event, disconnect_event, http_event, message_event
 from asgiway_cdk import WebSocketAsgiApp
 from tests.infra.conftest import CHAT, NO_BUNDLING
+from tests.support.chat_frames import readable
 from tests.support.interpreters import SUPPORTED_PYTHONS, find_python
 from tests.support.lambda_invoke import LambdaInvokeStub
 from tests.support.services import MotoServer, in_ci
@@ -288,8 +289,8 @@ def test_the_asset_compiles_imports_and_serves_on_its_own_python(
         finally:
             errors = handler.close()
     assert "Traceback" not in errors, errors
-    frames = [frame.decode() for frame in connections_api.sent("Ada=")]
-    assert frames == ["Welcome to #lobby, ada!", f"ada: hello from python{version}"]
+    frames = [readable(frame) for frame in connections_api.sent("Ada=")]
+    assert frames == ["Welcome to #lobby, ada! (ada)", f"ada: hello from python{version}"]
 
 
 def _websocket_api(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:

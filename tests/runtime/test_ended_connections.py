@@ -27,6 +27,7 @@ from asgiway.testing import (
     disconnect_event,
     message_event,
 )
+from tests.support.chat_frames import readable
 
 LOBBY = {"room": ["lobby"]}
 
@@ -81,8 +82,8 @@ def test_a_gone_peer_leaves_its_rooms_and_its_disconnect_still_says_goodbye(
 
     # Its DISCONNECT replays the app once, with the stored name: the chat says goodbye.
     ok(handler, disconnect_event("bob=", code=1006))
-    assert connections_api.sent("ada=")[-1] == b"bob left"
-    assert connections_api.sent("cy=")[-1] == b"bob left"
+    assert readable(connections_api.sent("ada=")[-1]) == "bob left (ada, cy)"
+    assert readable(connections_api.sent("cy=")[-1]) == "bob left (ada, cy)"
     assert store.load("bob=") is None
 
 

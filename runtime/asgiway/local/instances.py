@@ -34,10 +34,12 @@ INIT_PHASE_SECONDS = 10.0
 class HandlerLoadError(AsgiwayError):
     """The handler could not be imported; the instance printed the traceback, if there was one."""
 
-    def __init__(self, error_type: str, message: str) -> None:
+    def __init__(self, error_type: str, message: str, *, setting: str | None = None) -> None:
         super().__init__(message)
         #: Lambda's errorType for the failed init, e.g. "Runtime.ImportModuleError".
         self.error_type = error_type
+        #: The one line a ConfigurationError said (a setting to fix, not a bug to trace), else None.
+        self.setting = setting
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,9 @@ class Instance:
         if status != "ready":
             instance.stop()
             raise HandlerLoadError(
-                "Runtime.ImportModuleError", f"{detail['errorType']}: {detail['errorMessage']}"
+                "Runtime.ImportModuleError",
+                f"{detail['errorType']}: {detail['errorMessage']}",
+                setting=detail["errorMessage"] if detail["errorType"] == "ConfigurationError" else None,
             )
         instance.description = str(detail)
         return instance

@@ -53,6 +53,8 @@ def default_websocket_path(app: Any) -> str:
 def load_handler(target: str, options: AppOptions) -> tuple[Handler, str]:
     """The handler `target` names, and one line saying what it is and how it is served."""
     found = import_from_string(target)
+    if inspect.isclass(found):  # calling a class makes an instance, never a response
+        raise ConfigurationError(f"{target!r} names the class {found.__name__}, not an app made from it")
     if isinstance(found, Adapter) or (callable(found) and not is_asgi_app(found)):
         return found, f"{target} (a Lambda handler, served as deployed)"
     if not is_asgi_app(found):

@@ -129,7 +129,8 @@ def write_credentials(folder: Path, credentials: RunCredentials) -> Path:
 
 
 def run(options: DevOptions) -> int:
-    """Serve until interrupted; 1 when the handler cannot even be imported."""
+    """Serve until interrupted; 1 when the handler's code fails to import, ConfigurationError for a
+    setting to fix (a module or attribute that is not there, a dsn no backend takes, a port in use)."""
     if options.dsn:
         Dsn.parse(options.dsn)  # a bad dsn is a clear error now, not at the first WebSocket event
     # uvicorn stops gracefully on SIGINT or SIGTERM, then raises the signal again for its caller:
@@ -184,8 +185,10 @@ async def _serve(options: DevOptions, dsn: str, credentials: RunCredentials, cre
     try:
         description = await pool.warm()
     except HandlerLoadError as exc:
-        print(f"asgiway dev: cannot load {options.target}: {exc}", file=sys.stderr)
         sock.close()
+        if exc.setting is not None:  # the command line names something to fix: exit 2, one line
+            raise ConfigurationError(f"cannot load {options.target}: {exc.setting}") from None
+        print(f"asgiway dev: cannot load {options.target}: {exc}", file=sys.stderr)
         return 1
     gateway = Gateway(
         stage=Stage(options.stage, f"{host}:{port}"),
