@@ -1,4 +1,5 @@
-"""The documentation site builds with `mkdocs build --strict`, as CI builds it.
+"""The documentation site builds with `mkdocs build --strict`, in every run of the suite: this test
+is CI's docs build (under CI=true a missing `docs` extra fails).
 
 Strict: a broken link or anchor, a page missing from the nav, a snippet file that is not there or
 a docstring mkdocstrings cannot render fails the build. mkdocs comes with the `docs` extra (the
